@@ -1,0 +1,147 @@
+// taskctl enqueue KIND [ARGS_JSON] [options] | enqueue --file PATH|-
+#include <boost/json/serialize.hpp>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+
+#include "context.hpp"
+#include "output.hpp"
+#include "taskq/core/error.hpp"
+#include "taskq/core/json.hpp"
+
+namespace taskq::ctl {
+namespace {
+
+struct EnqueueOptions {
+  std::string kind;
+  std::string args;
+  std::string file;
+  std::string queue;
+  int priority = default_priority;
+  std::string run_at;
+  std::string in;
+  int max_attempts = default_max_attempts;
+  std::string timeout;
+  std::string unique_key;
+  std::vector<std::string> tags;
+  std::vector<std::string> meta;
+};
+
+EnqueueParams build_params(const EnqueueOptions& o) {
+  EnqueueParams p;
+  p.kind = o.kind;
+  if (!o.args.empty()) p.args = o.args;
+  if (!o.queue.empty()) p.queue = o.queue;
+  p.priority = o.priority;
+  if (!o.run_at.empty() && !o.in.empty()) throw Error(Errc::invalid_input, "--run-at and --in: give one, not both");
+  if (!o.run_at.empty()) p.run_at = parse_rfc3339(o.run_at);
+  if (!o.in.empty()) p.delay = parse_duration(o.in);
+  p.max_attempts = o.max_attempts;
+  if (!o.timeout.empty()) p.timeout = parse_duration(o.timeout);
+  if (!o.unique_key.empty()) p.unique_key = o.unique_key;
+  p.tags = o.tags;
+  if (!o.meta.empty()) {
+    boost::json::object m;
+    for (const auto& kv : o.meta) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw Error(Errc::invalid_input, "--meta '" + kv + "': expected KEY=VALUE");
+      m[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    p.metadata = boost::json::serialize(m);
+  }
+  return p;
+}
+
+int run_single(Context& ctx, const EnqueueOptions& o) {
+  const EnqueueParams params = build_params(o);
+  const EnqueueResult r = ctx.client().enqueue(params);
+  if (ctx.output() == OutputFormat::table) {
+    std::cout << r.job.id << '\n';
+  } else {
+    auto obj = job_to_json(r.job);
+    obj["duplicate"] = r.duplicate;
+    print_json(obj);
+  }
+  if (r.duplicate)
+    ctx.note("job " + std::to_string(r.job.id) + " already exists with unique key '" + *params.unique_key +
+             "' (state " + to_string(r.job.state) + "); nothing new was enqueued");
+  return exit_ok;
+}
+
+int run_file(Context& ctx, const EnqueueOptions& o) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  std::string source = "stdin";
+  if (o.file != "-") {
+    file.open(o.file, std::ios::binary);
+    if (!file) throw Error(Errc::invalid_input, "--file " + o.file + ": cannot be opened");
+    in = &file;
+    source = o.file;
+  }
+  std::ios::sync_with_stdio(false);
+  static char buffer[1 << 16];
+  in->rdbuf()->pubsetbuf(buffer, sizeof buffer);
+  auto& client = ctx.client();
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = client.enqueue_jsonl(*in, source);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double rate = secs > 0 ? static_cast<double>(r.inserted) / secs : 0;
+  if (ctx.output() == OutputFormat::table) {
+    std::cout << r.inserted << " jobs enqueued";
+    if (r.duplicates) std::cout << ", " << r.duplicates << " duplicates skipped";
+    std::cout << " in " << fixed(secs, 3) << " s (" << static_cast<long long>(rate) << " jobs/s)\n";
+  } else {
+    print_json(boost::json::object{{"inserted", r.inserted},
+                                   {"duplicates", r.duplicates},
+                                   {"seconds", secs},
+                                   {"jobs_per_second", static_cast<long long>(rate)}});
+  }
+  return exit_ok;
+}
+
+}  // namespace
+
+void add_enqueue(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<EnqueueOptions>();
+  auto* cmd = app.add_subcommand("enqueue", "Add a job, or a stream of jobs from JSON Lines (--file)");
+  cmd->add_option("kind", o->kind, "Job kind: selects the handler that runs it");
+  cmd->add_option("args", o->args, "Job arguments as JSON (default {})");
+  auto* file = cmd->add_option("-f,--file", o->file,
+                               "Read jobs from a JSON Lines file ('-' for stdin): one object per line with kind, "
+                               "args and optionally queue, priority, run_at, in, max_attempts, timeout, unique_key, "
+                               "tags, metadata. All or nothing.");
+  cmd->add_option("--queue", o->queue, "Queue (default: default)");
+  cmd->add_option("--priority", o->priority, "0 (runs first) to 9 (default 5)");
+  cmd->add_option("--run-at", o->run_at, "Run at this RFC 3339 time, e.g. 2026-11-23T18:00:00Z");
+  cmd->add_option("--in", o->in, "Run after this delay, e.g. 30s, 5m, 1h30m");
+  cmd->add_option("--max-attempts", o->max_attempts, "Attempts before the job fails for good (default 25)");
+  cmd->add_option("--timeout", o->timeout, "Longest a run may take, e.g. 10m (default: the kind's)");
+  cmd->add_option("--unique-key", o->unique_key,
+                  "Idempotency key: while a job with this key is not cancelled or failed, enqueueing again returns "
+                  "it instead of adding another");
+  cmd->add_option("--tag", o->tags, "Tag (repeatable)");
+  cmd->add_option("--meta", o->meta, "Metadata KEY=VALUE (repeatable)");
+  cmd->footer(
+      "Examples:\n"
+      "  taskctl enqueue email.send '{\"to\":\"ada@example.com\"}' --queue mail --priority 1\n"
+      "  taskctl enqueue report.build --in 10m --unique-key report-2026-11-23 --tag nightly\n"
+      "  printf '%s\\n' '{\"kind\":\"resize\",\"args\":{\"id\":1}}' | taskctl enqueue --file -\n"
+      "Prints the new job's id (with -o json, the whole job).");
+  cmd->callback([&ctx, o, file, cmd] {
+    ctx.action = [&ctx, o, file, cmd] {
+      if (file->count() > 0) {
+        for (const char* single : {"kind", "args", "--queue", "--priority", "--run-at", "--in", "--max-attempts",
+                                   "--timeout", "--unique-key", "--tag", "--meta"})
+          if (cmd->get_option(single)->count() > 0)
+            throw Error(Errc::invalid_input, std::string("--file: ") + single +
+                                                 " cannot be combined with --file (put it in each JSON line)");
+        return run_file(ctx, *o);
+      }
+      if (o->kind.empty()) throw Error(Errc::invalid_input, "enqueue: KIND is required (or --file)");
+      return run_single(ctx, *o);
+    };
+  });
+}
+
+}  // namespace taskq::ctl

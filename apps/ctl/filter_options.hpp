@@ -1,0 +1,35 @@
+#pragma once
+// The job filter flags shared by list, cancel and retry.
+#include <CLI/CLI.hpp>
+#include <memory>
+
+#include "taskq/core/job.hpp"
+#include "taskq/store/store.hpp"
+
+namespace taskq::ctl {
+
+struct FilterOptions {
+  std::vector<std::string> queues;
+  std::string states;
+  std::string kind;
+  std::string tag;
+
+  void add_to(CLI::App& cmd) {
+    cmd.add_option("--queue", queues, "Only jobs of this queue (repeatable)");
+    cmd.add_option("--state", states, "Only jobs in these states, comma-separated: scheduled, available, running, "
+                                      "completed, failed, cancelled");
+    cmd.add_option("--kind", kind, "Only jobs of this kind");
+    cmd.add_option("--tag", tag, "Only jobs with this tag");
+  }
+  [[nodiscard]] bool any() const { return !queues.empty() || !states.empty() || !kind.empty() || !tag.empty(); }
+  [[nodiscard]] JobFilter to_filter() const {
+    JobFilter f;
+    f.queues = queues;
+    if (!states.empty()) f.states = parse_job_states(states);
+    if (!kind.empty()) f.kind = kind;
+    if (!tag.empty()) f.tag = tag;
+    return f;
+  }
+};
+
+}  // namespace taskq::ctl

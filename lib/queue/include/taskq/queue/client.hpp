@@ -1,0 +1,84 @@
+#pragma once
+// The client API of taskq: what taskctl, taskq-apid and programs embedding the library use to
+// put work in and manage it. It validates every request (limits from the config), then hands it
+// to the store. It owns one Store (one connection) and is not thread-safe.
+#include <functional>
+#include <istream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "taskq/core/job.hpp"
+#include "taskq/core/time.hpp"
+#include "taskq/store/store.hpp"
+
+namespace taskq {
+
+struct ClientOptions {
+  StoreOptions store;
+  EnqueueLimits limits;
+};
+
+struct DrainReport {
+  std::vector<Job> waited_for;  // jobs that were running when the drain started
+  Duration waited{0};
+};
+
+struct PruneReport {
+  std::int64_t deleted = 0;  // or, on a dry run, that would be deleted
+  int batches = 0;
+};
+
+class Client {
+ public:
+  /// Connects. Throws Error(unavailable) when PostgreSQL cannot be reached.
+  static std::unique_ptr<Client> connect(const ClientOptions& options);
+  explicit Client(std::unique_ptr<Store> store, EnqueueLimits limits = {});
+
+  std::vector<int> migrate() { return store_->migrate(); }
+  std::vector<MigrationInfo> migration_status() { return store_->migration_status(); }
+
+  /// Validates and inserts one job.
+  EnqueueResult enqueue(const EnqueueParams& params);
+  /// Streams jobs, validating each, in one all-or-nothing transaction. `next` returns false at end.
+  BulkInsertResult enqueue_many(const std::function<bool(EnqueueParams&)>& next);
+  /// JSON Lines: one job object per line (see enqueue_params_from_json); blank lines are
+  /// skipped. Any bad line aborts the whole batch with "<source>:<line>: <what is wrong>".
+  BulkInsertResult enqueue_jsonl(std::istream& in, const std::string& source_name);
+
+  std::optional<Job> get(JobId id) { return store_->get(id); }
+  /// Throws Error(not_found).
+  Job get_existing(JobId id);
+  std::vector<Job> list(const JobFilter& filter);
+
+  std::vector<JobChange> cancel(const std::vector<JobId>& ids, bool dry_run);
+  std::vector<JobChange> cancel_matching(const JobFilter& filter, bool dry_run);
+  std::vector<JobChange> retry(const std::vector<JobId>& ids, bool dry_run);
+  std::vector<JobChange> retry_matching(const JobFilter& filter, bool dry_run);
+
+  std::vector<QueueChange> pause(const std::vector<std::string>& queues);
+  std::vector<QueueChange> resume(const std::vector<std::string>& queues);
+  /// Every queue with jobs or settings.
+  std::vector<std::string> queues() { return store_->known_queues(); }
+
+  /// Pauses the queues, then waits until none of their jobs is running. On timeout throws
+  /// Error(timeout) naming what still runs; the queues stay paused. `on_wait` is called after
+  /// each poll with what still runs (for progress output).
+  DrainReport drain(const std::vector<std::string>& queues, Duration timeout, const Clock& clock,
+                    const std::function<void(const std::vector<Job>&)>& on_wait = {});
+
+  std::vector<QueueStats> stats(const std::optional<std::string>& queue) { return store_->stats(queue); }
+
+  /// Deletes finished jobs older than `older_than` in batches of `batch_size` (each its own
+  /// transaction, so a large prune never holds locks for long).
+  PruneReport prune(Duration older_than, const std::vector<JobState>& states, int batch_size, bool dry_run);
+
+  Store& store() { return *store_; }
+
+ private:
+  std::unique_ptr<Store> store_;
+  EnqueueLimits limits_;
+};
+
+}  // namespace taskq

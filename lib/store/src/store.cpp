@@ -1,0 +1,780 @@
+#include "taskq/store/store.hpp"
+
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <pqxx/pqxx>
+#include <pqxx/tablewriter>
+#include <set>
+
+#include "sql_text.hpp"
+#include "taskq/core/error.hpp"
+#include "taskq/db/connection.hpp"
+#include "taskq/db/migrations.hpp"
+
+namespace taskq {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Statements. {schema} is the quoted schema name, {schema_name} the bare one (channel names).
+
+// The columns of a full job row, in the order read_job() expects. `p` prefixes each column.
+std::string job_columns(std::string_view p) {
+  std::string out;
+  const char* cols[] = {"id",         "queue",      "kind",         "args::text",  "state",
+                        "priority",   "attempt",    "max_attempts", "run_at",      "created_at",
+                        "attempted_at", "finished_at", "worker_id",  "timeout_ms",  "unique_key",
+                        "array_to_json(tags)::text", "metadata::text", "errors::text", "result::text",
+                        "progress::text", "cancel_requested_at"};
+  for (const char* c : cols) {
+    if (!out.empty()) out += ", ";
+    std::string col = c;
+    if (col.rfind("array_to_json(", 0) == 0) col = "array_to_json(" + std::string(p) + col.substr(14);
+    else out += p;
+    out += col;
+  }
+  return out;
+}
+
+// Shared WHERE clause of list / cancel / retry filters: $1 queues, $2 states, $3 kind, $4 tag, $5 after id.
+constexpr std::string_view filter_where =
+    "($1::text[] IS NULL OR queue = ANY($1::text[])) AND ($2::text[] IS NULL OR state = ANY($2::text[])) "
+    "AND ($3::text IS NULL OR kind = $3::text) AND ($4::text IS NULL OR $4::text = ANY(tags)) "
+    "AND id > COALESCE($5::bigint, 0)";
+
+constexpr std::string_view unique_live = "unique_key IS NOT NULL AND state NOT IN ('cancelled', 'failed')";
+
+std::string insert_one_sql() {
+  return "WITH ins AS (INSERT INTO {schema}.jobs (queue, kind, args, state, priority, max_attempts, run_at, "
+         "timeout_ms, unique_key, tags, metadata) "
+         "SELECT $1, $2, $3::jsonb, CASE WHEN t.run_at > now() THEN 'scheduled' ELSE 'available' END, $4, $5, "
+         "t.run_at, $7, $8, $9::text[], $10::jsonb "
+         "FROM (SELECT COALESCE($6::timestamptz, now() + COALESCE($11::bigint, 0) * interval '1 microsecond') AS "
+         "run_at) t "
+         "ON CONFLICT (unique_key) WHERE " +
+         std::string(unique_live) +
+         " DO NOTHING RETURNING *), "
+         "woke AS (SELECT pg_notify('{schema_name}_insert', queue) FROM ins WHERE state = 'available') "
+         "SELECT " +
+         job_columns("ins.") +
+         ", false, (SELECT count(*) FROM woke) FROM ins "
+         "UNION ALL SELECT " +
+         job_columns("") + ", true, 0 FROM {schema}.jobs WHERE $8::text IS NOT NULL AND unique_key = $8::text AND " +
+         std::string(unique_live) + " AND NOT EXISTS (SELECT 1 FROM ins)";
+}
+
+constexpr std::string_view claim_sql =
+    "WITH picked AS (SELECT id FROM {schema}.jobs WHERE state = 'available' AND queue = $1 "
+    "AND NOT EXISTS (SELECT 1 FROM {schema}.queues q WHERE q.name = $1 AND q.paused_at IS NOT NULL) "
+    "ORDER BY priority, run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) "
+    "UPDATE {schema}.jobs j SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), worker_id = $3 "
+    "FROM picked WHERE j.id = picked.id "
+    "RETURNING j.id, j.queue, j.kind, j.args::text, j.priority, j.attempt, j.max_attempts, j.timeout_ms, "
+    "j.metadata::text";
+
+constexpr std::string_view complete_ok_sql =
+    "UPDATE {schema}.jobs SET state = 'completed', finished_at = now() "
+    "WHERE id = ANY($1::bigint[]) AND state = 'running' AND worker_id = $2";
+
+constexpr std::string_view complete_general_sql =
+    "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[]) "
+    "  AS u(id, outcome, run_at, error, result)), "
+    "decided AS (SELECT j.id, u.outcome, COALESCE(u.run_at, now()) AS run_at, u.error, u.result, "
+    "  CASE WHEN u.outcome IN ('completed', 'failed', 'cancelled') THEN u.outcome "
+    "       WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled' "
+    "       WHEN u.outcome = 'retry' AND j.attempt >= j.max_attempts THEN 'failed' "
+    "       WHEN COALESCE(u.run_at, now()) <= now() THEN 'available' "
+    "       ELSE 'scheduled' END AS new_state "
+    "  FROM {schema}.jobs j JOIN u ON u.id = j.id WHERE j.state = 'running' AND j.worker_id = $6), "
+    "done AS (UPDATE {schema}.jobs j SET state = d.new_state, "
+    "  finished_at = CASE WHEN d.new_state IN ('completed', 'failed', 'cancelled') THEN now() END, "
+    "  run_at = CASE WHEN d.new_state IN ('available', 'scheduled') THEN d.run_at ELSE j.run_at END, "
+    "  attempt = CASE WHEN d.outcome = 'snoozed' THEN GREATEST(j.attempt - 1, 0) ELSE j.attempt END, "
+    "  errors = CASE WHEN d.error IS NULL THEN j.errors ELSE j.errors || jsonb_build_array(d.error) END, "
+    "  result = COALESCE(d.result, j.result) "
+    "  FROM decided d WHERE j.id = d.id AND j.state = 'running' AND j.worker_id = $6 "
+    "  RETURNING j.queue, j.state) "
+    "SELECT (SELECT count(*) FROM done), "
+    "  (SELECT count(*) FROM (SELECT pg_notify('{schema_name}_insert', q.queue) "
+    "     FROM (SELECT DISTINCT queue FROM done WHERE state = 'available') q) n)";
+
+constexpr std::string_view promote_sql =
+    "WITH due AS (SELECT id FROM {schema}.jobs WHERE state = 'scheduled' AND run_at <= now() "
+    "  AND ($1::text[] IS NULL OR queue = ANY($1::text[])) ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
+    "up AS (UPDATE {schema}.jobs j SET state = 'available' FROM due WHERE j.id = due.id RETURNING j.queue), "
+    "per_queue AS (SELECT queue, count(*) AS n FROM up GROUP BY queue) "
+    "SELECT COALESCE(sum(n), 0)::bigint, count(pg_notify('{schema_name}_insert', queue)) FROM per_queue";
+
+constexpr std::string_view stats_sql =
+    "WITH j AS (SELECT queue, "
+    "  count(*) FILTER (WHERE state = 'scheduled') AS scheduled, "
+    "  count(*) FILTER (WHERE state = 'available') AS available, "
+    "  count(*) FILTER (WHERE state = 'running') AS running, "
+    "  count(*) FILTER (WHERE state = 'completed') AS completed, "
+    "  count(*) FILTER (WHERE state = 'failed') AS failed, "
+    "  count(*) FILTER (WHERE state = 'cancelled') AS cancelled, "
+    "  min(run_at) FILTER (WHERE state = 'available') AS oldest_available, "
+    "  count(*) FILTER (WHERE finished_at > now() - interval '1 minute') AS finished_last_minute "
+    "  FROM {schema}.jobs WHERE $1::text IS NULL OR queue = $1::text GROUP BY queue) "
+    "SELECT COALESCE(j.queue, q.name), q.paused_at, COALESCE(j.scheduled, 0), COALESCE(j.available, 0), "
+    "  COALESCE(j.running, 0), COALESCE(j.completed, 0), COALESCE(j.failed, 0), COALESCE(j.cancelled, 0), "
+    "  CASE WHEN j.oldest_available IS NULL THEN NULL "
+    "       ELSE GREATEST(0, (extract(epoch FROM now() - j.oldest_available) * 1000000)::bigint) END, "
+    "  COALESCE(j.finished_last_minute, 0) "
+    "FROM j FULL JOIN {schema}.queues q ON q.name = j.queue "
+    "WHERE $1::text IS NULL OR COALESCE(j.queue, q.name) = $1::text ORDER BY 1";
+
+// ---------------------------------------------------------------------------------------------
+// Row reading.
+
+template <typename T>
+std::optional<T> opt(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<T>();
+}
+
+std::optional<Timestamp> opt_time(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return parse_pg_timestamp(f.c_str());
+}
+
+std::vector<std::string> json_string_array(const char* text) {
+  std::vector<std::string> out;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_array()) return out;
+  for (const auto& item : v.get_array())
+    if (item.is_string()) out.emplace_back(item.get_string());
+  return out;
+}
+
+// Reads a full row laid out by job_columns(), starting at column `c`.
+Job read_job(const pqxx::row& r, int c = 0) {
+  Job j;
+  j.id = r[c + 0].as<JobId>();
+  j.queue = r[c + 1].c_str();
+  j.kind = r[c + 2].c_str();
+  j.args = r[c + 3].c_str();
+  j.state = parse_job_state(r[c + 4].c_str());
+  j.priority = r[c + 5].as<int>();
+  j.attempt = r[c + 6].as<int>();
+  j.max_attempts = r[c + 7].as<int>();
+  j.run_at = parse_pg_timestamp(r[c + 8].c_str());
+  j.created_at = parse_pg_timestamp(r[c + 9].c_str());
+  j.attempted_at = opt_time(r[c + 10]);
+  j.finished_at = opt_time(r[c + 11]);
+  j.worker_id = opt<std::int64_t>(r[c + 12]);
+  if (auto ms = opt<std::int64_t>(r[c + 13])) j.timeout = std::chrono::milliseconds{*ms};
+  j.unique_key = opt<std::string>(r[c + 14]);
+  j.tags = json_string_array(r[c + 15].c_str());
+  j.metadata = r[c + 16].c_str();
+  j.errors = r[c + 17].c_str();
+  j.result = opt<std::string>(r[c + 18]);
+  j.progress = opt<std::string>(r[c + 19]);
+  j.cancel_requested_at = opt_time(r[c + 20]);
+  return j;
+}
+
+std::optional<std::string> opt_text_array(const std::vector<std::string>& v) {
+  if (v.empty()) return std::nullopt;
+  return sql::text_array(v);
+}
+
+std::optional<std::string> opt_state_array(const std::vector<JobState>& v) {
+  if (v.empty()) return std::nullopt;
+  std::vector<std::string> names;
+  for (JobState s : v) names.emplace_back(to_string(s));
+  return sql::text_array(names);
+}
+
+std::optional<std::int64_t> timeout_ms(const std::optional<Duration>& d) {
+  if (!d) return std::nullopt;
+  return std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(*d).count());
+}
+
+const char* outcome_name(Outcome::Kind k) {
+  switch (k) {
+    case Outcome::Kind::completed: return "completed";
+    case Outcome::Kind::retry: return "retry";
+    case Outcome::Kind::failed: return "failed";
+    case Outcome::Kind::snoozed: return "snoozed";
+    case Outcome::Kind::cancelled: return "cancelled";
+  }
+  return "failed";
+}
+
+std::string id_list(const std::vector<JobId>& ids, std::size_t max = 10) {
+  std::string out;
+  for (std::size_t i = 0; i < ids.size() && i < max; ++i) out += (i ? ", " : "") + std::to_string(ids[i]);
+  if (ids.size() > max) out += ", ... (" + std::to_string(ids.size()) + " in all)";
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct Store::Impl {
+  StoreOptions options;
+  std::unique_ptr<pqxx::connection> conn;
+  std::set<std::string> prepared;
+
+  std::string sql(std::string_view text) const { return db::with_schema(text, options.schema); }
+
+  // Prepares a statement on first use; returns its name.
+  const std::string& prepare(const std::string& name, std::string_view text) {
+    auto it = prepared.find(name);
+    if (it == prepared.end()) {
+      conn->prepare(name, sql(text));
+      it = prepared.insert(name).first;
+    }
+    return *it;
+  }
+
+  [[noreturn]] void fail(std::string_view context) const { db::rethrow_as_error(context, options.schema); }
+
+  std::vector<JobChange> read_changes(const pqxx::result& rows) const {
+    std::vector<JobChange> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows)
+      out.push_back({r[0].as<JobId>(), r[1].c_str(), r[2].c_str(), parse_job_state(r[3].c_str()),
+                     parse_job_state(r[3].c_str()), false});
+    return out;
+  }
+
+  // Locks the jobs and returns id, queue, kind, state, in id order.
+  pqxx::result lock_ids(pqxx::work& tx, const std::vector<JobId>& ids) {
+    return tx.exec_params(sql("SELECT id, queue, kind, state FROM {schema}.jobs WHERE id = ANY($1::bigint[]) "
+                              "ORDER BY id FOR UPDATE"),
+                          sql::int_array(ids));
+  }
+
+  pqxx::result lock_matching(pqxx::work& tx, const JobFilter& f, std::string_view extra) {
+    return tx.exec_params(sql("SELECT id, queue, kind, state FROM {schema}.jobs WHERE " + std::string(filter_where) +
+                              std::string(extra) + " ORDER BY id FOR UPDATE"),
+                          opt_text_array(f.queues), opt_state_array(f.states), f.kind, f.tag, f.after_id);
+  }
+
+  static void check_all_found(const std::vector<JobId>& ids, const std::vector<JobChange>& found) {
+    std::vector<JobId> missing;
+    for (JobId id : ids) {
+      const bool ok = std::any_of(found.begin(), found.end(), [&](const JobChange& c) { return c.id == id; });
+      if (!ok) missing.push_back(id);
+    }
+    if (!missing.empty())
+      throw Error(Errc::not_found, (missing.size() == 1 ? "no job with id " : "no jobs with ids ") + id_list(missing) +
+                                       "; nothing was changed");
+  }
+
+  // Applies cancellation to locked jobs; fills in each change's target state.
+  void apply_cancel(pqxx::work& tx, std::vector<JobChange>& changes, bool dry_run) {
+    std::vector<JobId> waiting, running;
+    for (auto& c : changes) {
+      if (c.from == JobState::running) {
+        c.to = JobState::running;
+        c.cancel_requested = true;
+        running.push_back(c.id);
+      } else {
+        c.to = JobState::cancelled;
+        waiting.push_back(c.id);
+      }
+    }
+    if (dry_run) return;
+    if (!waiting.empty())
+      tx.exec_params(sql("UPDATE {schema}.jobs SET state = 'cancelled', finished_at = now() "
+                         "WHERE id = ANY($1::bigint[])"),
+                     sql::int_array(waiting));
+    if (!running.empty())
+      tx.exec_params(sql("WITH r AS (UPDATE {schema}.jobs SET cancel_requested_at = COALESCE(cancel_requested_at, now()) "
+                         "WHERE id = ANY($1::bigint[]) RETURNING id) "
+                         "SELECT count(pg_notify('{schema_name}_cancel', id::text)) FROM r"),
+                     sql::int_array(running));
+  }
+
+  void apply_retry(pqxx::work& tx, std::vector<JobChange>& changes, bool dry_run) {
+    std::vector<JobId> ids;
+    for (auto& c : changes) {
+      c.to = JobState::available;
+      ids.push_back(c.id);
+    }
+    if (dry_run || ids.empty()) return;
+    tx.exec_params(sql("WITH r AS (UPDATE {schema}.jobs SET state = 'available', run_at = now(), finished_at = NULL, "
+                       "cancel_requested_at = NULL, max_attempts = GREATEST(max_attempts, attempt + 1) "
+                       "WHERE id = ANY($1::bigint[]) RETURNING queue) "
+                       "SELECT count(pg_notify('{schema_name}_insert', q.queue)) FROM (SELECT DISTINCT queue FROM r) q"),
+                   sql::int_array(ids));
+  }
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+std::unique_ptr<Store> Store::open(const StoreOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->conn = db::connect({options.url, options.schema, options.connect_timeout, options.application_name});
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+const std::string& Store::schema() const { return impl_->options.schema; }
+
+std::vector<int> Store::migrate() { return db::migrate(*impl_->conn, impl_->options.schema); }
+
+std::vector<MigrationInfo> Store::migration_status() {
+  std::vector<MigrationInfo> out;
+  for (auto& s : db::migration_status(*impl_->conn, impl_->options.schema))
+    out.push_back({s.version, s.name, s.applied_at});
+  return out;
+}
+
+EnqueueResult Store::insert(const EnqueueParams& p) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    std::optional<std::string> run_at;
+    if (p.run_at) run_at = format_pg_timestamp(*p.run_at);
+    std::optional<std::int64_t> delay_us;
+    if (p.delay) delay_us = p.delay->count();
+    // The statement is retried once: a concurrent insert of the same unique key that commits
+    // between our snapshot and the conflict check leaves neither branch with a row.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto rows = tx.exec_params(impl_->sql(insert_one_sql()), p.queue, p.kind, p.args, p.priority, p.max_attempts,
+                                 run_at, timeout_ms(p.timeout), p.unique_key, sql::text_array(p.tags), p.metadata,
+                                 delay_us);
+      if (!rows.empty()) {
+        EnqueueResult out{read_job(rows[0]), rows[0][21].as<bool>()};
+        tx.commit();
+        return out;
+      }
+    }
+    throw Error(Errc::conflict, "enqueue: unique key '" + p.unique_key.value_or("") +
+                                    "' is contended by concurrent inserts; try again");
+  } catch (...) {
+    impl_->fail("enqueue " + p.kind + " on queue " + p.queue);
+  }
+}
+
+BulkInsertResult Store::insert_stream(const std::function<bool(EnqueueParams&)>& next) {
+  BulkInsertResult out;
+  try {
+    pqxx::work tx(*impl_->conn);
+    const Timestamp now = parse_pg_timestamp(tx.exec1("SELECT now()")[0].c_str());
+    const std::string now_text = format_pg_timestamp(now);
+    std::vector<EnqueueParams> unique_jobs;
+    std::set<std::string> woken_queues;
+    {
+      tx.exec("SET LOCAL search_path TO " + db::quote_ident(impl_->options.schema));
+      const std::vector<std::string> columns = {"queue",  "kind",       "args",       "state", "priority", "max_attempts",
+                                                "run_at", "timeout_ms", "tags",       "metadata"};
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+      // tablewriter takes pre-formatted COPY lines; rows are joined with '\n' and sent in ~64 KiB
+      // chunks, so the client stays well ahead of the server.
+      pqxx::tablewriter writer(tx, "jobs", columns.begin(), columns.end());
+#pragma GCC diagnostic pop
+      std::string chunk;
+      chunk.reserve(80 * 1024);
+      EnqueueParams p;
+      std::string last_queue;
+      for (;;) {
+        p = EnqueueParams{};
+        if (!next(p)) break;
+        if (p.unique_key) {
+          unique_jobs.push_back(std::move(p));
+          continue;
+        }
+        Timestamp run_at = now;
+        if (p.run_at) run_at = *p.run_at;
+        else if (p.delay) run_at = now + *p.delay;
+        const bool available = run_at <= now;
+        if (available && p.queue != last_queue) {
+          woken_queues.insert(p.queue);
+          last_queue = p.queue;
+        }
+        if (!chunk.empty()) chunk += '\n';
+        sql::append_copy_field(chunk, p.queue);
+        chunk += '\t';
+        sql::append_copy_field(chunk, p.kind);
+        chunk += '\t';
+        sql::append_copy_field(chunk, p.args);
+        chunk += available ? "\tavailable\t" : "\tscheduled\t";
+        chunk += std::to_string(p.priority);
+        chunk += '\t';
+        chunk += std::to_string(p.max_attempts);
+        chunk += '\t';
+        chunk += (p.run_at || p.delay) ? format_pg_timestamp(run_at) : now_text;
+        chunk += '\t';
+        if (auto ms = timeout_ms(p.timeout)) chunk += std::to_string(*ms);
+        else chunk += "\\N";
+        chunk += '\t';
+        if (p.tags.empty()) chunk += "{}";
+        else sql::append_copy_field(chunk, sql::text_array(p.tags));
+        chunk += '\t';
+        sql::append_copy_field(chunk, p.metadata);
+        ++out.inserted;
+        if (chunk.size() >= 64 * 1024) {
+          writer.write_raw_line(chunk);
+          chunk.clear();
+        }
+      }
+      if (!chunk.empty()) writer.write_raw_line(chunk);
+      writer.complete();
+      tx.exec("SET LOCAL search_path TO DEFAULT");
+    }
+    for (const auto& u : unique_jobs) {
+      std::optional<std::string> run_at;
+      if (u.run_at) run_at = format_pg_timestamp(*u.run_at);
+      std::optional<std::int64_t> delay_us;
+      if (u.delay) delay_us = u.delay->count();
+      auto rows = tx.exec_params(impl_->sql(insert_one_sql()), u.queue, u.kind, u.args, u.priority, u.max_attempts,
+                                 run_at, timeout_ms(u.timeout), u.unique_key, sql::text_array(u.tags), u.metadata,
+                                 delay_us);
+      if (!rows.empty() && rows[0][21].as<bool>()) ++out.duplicates;
+      else ++out.inserted;
+    }
+    if (!woken_queues.empty())
+      tx.exec_params(impl_->sql("SELECT count(pg_notify('{schema_name}_insert', q)) FROM unnest($1::text[]) q"),
+                     sql::text_array({woken_queues.begin(), woken_queues.end()}));
+    tx.commit();
+  } catch (...) {
+    impl_->fail("enqueue batch");
+  }
+  return out;
+}
+
+std::optional<Job> Store::get(JobId id) {
+  try {
+    pqxx::read_transaction tx(*impl_->conn);
+    auto rows = tx.exec_params(impl_->sql("SELECT " + job_columns("") + " FROM {schema}.jobs WHERE id = $1"), id);
+    if (rows.empty()) return std::nullopt;
+    return read_job(rows[0]);
+  } catch (...) {
+    impl_->fail("show job " + std::to_string(id));
+  }
+}
+
+std::vector<Job> Store::list(const JobFilter& f) {
+  try {
+    pqxx::read_transaction tx(*impl_->conn);
+    auto rows = tx.exec_params(impl_->sql("SELECT " + job_columns("") + " FROM {schema}.jobs WHERE " +
+                                          std::string(filter_where) + " ORDER BY id LIMIT $6"),
+                               opt_text_array(f.queues), opt_state_array(f.states), f.kind, f.tag, f.after_id,
+                               f.limit);
+    std::vector<Job> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows) out.push_back(read_job(r));
+    return out;
+  } catch (...) {
+    impl_->fail("list jobs");
+  }
+}
+
+std::vector<JobChange> Store::cancel(const std::vector<JobId>& ids, bool dry_run) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    auto changes = impl_->read_changes(impl_->lock_ids(tx, ids));
+    Impl::check_all_found(ids, changes);
+    for (const auto& c : changes)
+      if (is_final(c.from))
+        throw Error(Errc::conflict, "job " + std::to_string(c.id) + " (queue " + c.queue + ", kind " + c.kind +
+                                        ") is already " + to_string(c.from) + " and cannot be cancelled; nothing was "
+                                        "changed");
+    impl_->apply_cancel(tx, changes, dry_run);
+    tx.commit();
+    return changes;
+  } catch (...) {
+    impl_->fail("cancel");
+  }
+}
+
+std::vector<JobChange> Store::cancel_matching(const JobFilter& f, bool dry_run) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    auto changes = impl_->read_changes(
+        impl_->lock_matching(tx, f, " AND state IN ('scheduled', 'available', 'running')"));
+    impl_->apply_cancel(tx, changes, dry_run);
+    tx.commit();
+    return changes;
+  } catch (...) {
+    impl_->fail("cancel");
+  }
+}
+
+std::vector<JobChange> Store::retry(const std::vector<JobId>& ids, bool dry_run) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    auto changes = impl_->read_changes(impl_->lock_ids(tx, ids));
+    Impl::check_all_found(ids, changes);
+    for (const auto& c : changes)
+      if (c.from == JobState::running)
+        throw Error(Errc::conflict, "job " + std::to_string(c.id) + " (queue " + c.queue + ", kind " + c.kind +
+                                        ") is running and cannot be retried; cancel it first. Nothing was changed");
+    impl_->apply_retry(tx, changes, dry_run);
+    tx.commit();
+    return changes;
+  } catch (...) {
+    impl_->fail("retry");
+  }
+}
+
+std::vector<JobChange> Store::retry_matching(const JobFilter& f, bool dry_run) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    auto changes = impl_->read_changes(impl_->lock_matching(tx, f, " AND state <> 'running'"));
+    impl_->apply_retry(tx, changes, dry_run);
+    tx.commit();
+    return changes;
+  } catch (...) {
+    impl_->fail("retry");
+  }
+}
+
+std::vector<QueueChange> Store::set_paused(const std::vector<std::string>& queues, bool paused) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    std::vector<std::string> names = queues;
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    const std::string array = sql::text_array(names);
+    // Lock the existing rows first, so "changed" is exact under concurrent pause/resume.
+    std::set<std::string> was_paused;
+    for (const auto& r : tx.exec_params(impl_->sql("SELECT name FROM {schema}.queues WHERE name = ANY($1::text[]) "
+                                                   "AND paused_at IS NOT NULL ORDER BY name FOR UPDATE"),
+                                        array))
+      was_paused.insert(r[0].c_str());
+    if (paused)
+      tx.exec_params(impl_->sql("INSERT INTO {schema}.queues (name, paused_at) SELECT n, now() FROM unnest($1::text[]) n "
+                                "ON CONFLICT (name) DO UPDATE SET paused_at = COALESCE({schema}.queues.paused_at, now()), "
+                                "updated_at = now()"),
+                     array);
+    else
+      tx.exec_params(impl_->sql("WITH up AS (UPDATE {schema}.queues SET paused_at = NULL, updated_at = now() "
+                                "WHERE name = ANY($1::text[]) AND paused_at IS NOT NULL RETURNING name) "
+                                "SELECT count(pg_notify('{schema_name}_insert', name)) FROM up"),
+                     array);
+    tx.commit();
+    std::vector<QueueChange> out;
+    for (const auto& n : names) out.push_back({n, paused != (was_paused.count(n) > 0)});
+    return out;
+  } catch (...) {
+    impl_->fail(paused ? "pause" : "resume");
+  }
+}
+
+std::vector<std::string> Store::known_queues() {
+  try {
+    pqxx::read_transaction tx(*impl_->conn);
+    auto rows = tx.exec(impl_->sql("SELECT name FROM {schema}.queues UNION SELECT DISTINCT queue FROM {schema}.jobs "
+                                   "ORDER BY 1"));
+    std::vector<std::string> out;
+    for (const auto& r : rows) out.emplace_back(r[0].c_str());
+    return out;
+  } catch (...) {
+    impl_->fail("list queues");
+  }
+}
+
+std::vector<QueueStats> Store::stats(const std::optional<std::string>& queue) {
+  try {
+    pqxx::read_transaction tx(*impl_->conn);
+    auto rows = tx.exec_params(impl_->sql(stats_sql), queue);
+    std::vector<QueueStats> out;
+    for (const auto& r : rows) {
+      QueueStats s;
+      s.queue = r[0].c_str();
+      s.paused_at = opt_time(r[1]);
+      s.scheduled = r[2].as<std::int64_t>();
+      s.available = r[3].as<std::int64_t>();
+      s.running = r[4].as<std::int64_t>();
+      s.completed = r[5].as<std::int64_t>();
+      s.failed = r[6].as<std::int64_t>();
+      s.cancelled = r[7].as<std::int64_t>();
+      if (auto us = opt<std::int64_t>(r[8])) s.oldest_available_age = Duration{*us};
+      s.finished_last_minute = r[9].as<std::int64_t>();
+      out.push_back(std::move(s));
+    }
+    return out;
+  } catch (...) {
+    impl_->fail("stats");
+  }
+}
+
+std::vector<Job> Store::running_jobs(const std::vector<std::string>& queues) {
+  try {
+    pqxx::read_transaction tx(*impl_->conn);
+    auto rows = tx.exec_params(impl_->sql("SELECT " + job_columns("") +
+                                          " FROM {schema}.jobs WHERE state = 'running' AND queue = ANY($1::text[]) "
+                                          "ORDER BY id"),
+                               sql::text_array(queues));
+    std::vector<Job> out;
+    for (const auto& r : rows) out.push_back(read_job(r));
+    return out;
+  } catch (...) {
+    impl_->fail("drain");
+  }
+}
+
+std::int64_t Store::prune_batch(Duration older_than, const std::vector<JobState>& states, int batch, bool dry_run) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    const auto states_text = opt_state_array(states);
+    pqxx::result r;
+    if (dry_run)
+      r = tx.exec_params(impl_->sql("SELECT count(*) FROM {schema}.jobs WHERE state = ANY($1::text[]) "
+                                    "AND state IN ('completed', 'failed', 'cancelled') "
+                                    "AND finished_at < now() - $2::bigint * interval '1 microsecond'"),
+                         states_text, older_than.count());
+    else
+      r = tx.exec_params(impl_->sql("WITH victims AS (SELECT id FROM {schema}.jobs WHERE state = ANY($1::text[]) "
+                                    "AND state IN ('completed', 'failed', 'cancelled') "
+                                    "AND finished_at < now() - $2::bigint * interval '1 microsecond' "
+                                    "ORDER BY finished_at LIMIT $3 FOR UPDATE SKIP LOCKED), "
+                                    "gone AS (DELETE FROM {schema}.jobs j USING victims v WHERE j.id = v.id RETURNING 1) "
+                                    "SELECT count(*) FROM gone"),
+                         states_text, older_than.count(), batch);
+    tx.commit();
+    return r[0][0].as<std::int64_t>();
+  } catch (...) {
+    impl_->fail("prune");
+  }
+}
+
+std::int64_t Store::register_worker(const WorkerRegistration& w) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    auto r = tx.exec_params1(impl_->sql("INSERT INTO {schema}.workers (host, pid, queues, concurrency, version) "
+                                        "VALUES ($1, $2, $3::text[], $4, $5) RETURNING id"),
+                             w.host, w.pid, sql::text_array(w.queues), w.concurrency, w.version);
+    tx.commit();
+    return r[0].as<std::int64_t>();
+  } catch (...) {
+    impl_->fail("register worker");
+  }
+}
+
+void Store::heartbeat(std::int64_t worker_id) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    auto r = tx.exec_params(impl_->sql("UPDATE {schema}.workers SET heartbeat_at = now() WHERE id = $1"), worker_id);
+    if (r.affected_rows() == 0)
+      throw Error(Errc::not_found, "worker " + std::to_string(worker_id) + " is no longer registered");
+    tx.commit();
+  } catch (...) {
+    impl_->fail("heartbeat");
+  }
+}
+
+void Store::unregister_worker(std::int64_t worker_id) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    tx.exec_params(impl_->sql("DELETE FROM {schema}.workers WHERE id = $1"), worker_id);
+    tx.commit();
+  } catch (...) {
+    impl_->fail("unregister worker");
+  }
+}
+
+std::vector<Job> Store::claim(std::int64_t worker_id, const std::string& queue, int n) {
+  try {
+    const auto& stmt = impl_->prepare("taskq_claim", claim_sql);
+    pqxx::work tx(*impl_->conn);
+    auto rows = tx.exec_prepared(stmt, queue, n, worker_id);
+    tx.commit();
+    std::vector<Job> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows) {
+      Job j;
+      j.id = r[0].as<JobId>();
+      j.queue = r[1].c_str();
+      j.kind = r[2].c_str();
+      j.args = r[3].c_str();
+      j.state = JobState::running;
+      j.priority = r[4].as<int>();
+      j.attempt = r[5].as<int>();
+      j.max_attempts = r[6].as<int>();
+      if (auto ms = opt<std::int64_t>(r[7])) j.timeout = std::chrono::milliseconds{*ms};
+      j.metadata = r[8].c_str();
+      j.worker_id = worker_id;
+      out.push_back(std::move(j));
+    }
+    return out;
+  } catch (...) {
+    impl_->fail("claim on queue " + queue);
+  }
+}
+
+std::size_t Store::complete(std::int64_t worker_id, const std::vector<Outcome>& outcomes) {
+  if (outcomes.empty()) return 0;
+  try {
+    std::vector<JobId> plain;
+    std::vector<const Outcome*> general;
+    for (const auto& o : outcomes) {
+      if (o.kind == Outcome::Kind::completed && !o.result && !o.error) plain.push_back(o.id);
+      else general.push_back(&o);
+    }
+    std::size_t applied = 0;
+    pqxx::work tx(*impl_->conn);
+    if (!plain.empty()) {
+      const auto& stmt = impl_->prepare("taskq_complete_ok", complete_ok_sql);
+      applied += tx.exec_prepared(stmt, sql::int_array(plain), worker_id).affected_rows();
+    }
+    if (!general.empty()) {
+      std::vector<JobId> ids;
+      std::vector<std::string> kinds, run_ats, errors, results;
+      // NULL elements are written as unquoted NULL in the array literal.
+      auto array_of = [](const std::vector<std::string>& items, const std::vector<bool>& nulls) {
+        std::string out = "{";
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          if (i) out += ',';
+          if (nulls[i]) {
+            out += "NULL";
+            continue;
+          }
+          out += sql::text_array({items[i]}).substr(1, std::string::npos);
+          out.pop_back();
+        }
+        return out + "}";
+      };
+      std::vector<bool> run_null, err_null, res_null, no_null;
+      for (const auto* o : general) {
+        ids.push_back(o->id);
+        kinds.emplace_back(outcome_name(o->kind));
+        no_null.push_back(false);
+        run_ats.push_back(o->run_at ? format_pg_timestamp(*o->run_at) : "");
+        run_null.push_back(!o->run_at);
+        errors.push_back(o->error.value_or(""));
+        err_null.push_back(!o->error);
+        results.push_back(o->result.value_or(""));
+        res_null.push_back(!o->result);
+      }
+      const auto& stmt = impl_->prepare("taskq_complete_general", complete_general_sql);
+      auto r = tx.exec_prepared1(stmt, sql::int_array(ids), array_of(kinds, no_null), array_of(run_ats, run_null),
+                                 array_of(errors, err_null), array_of(results, res_null), worker_id);
+      applied += r[0].as<std::size_t>();
+    }
+    tx.commit();
+    return applied;
+  } catch (...) {
+    impl_->fail("complete jobs");
+  }
+}
+
+std::int64_t Store::promote_due(const std::vector<std::string>& queues, int limit) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    auto r = tx.exec_params1(impl_->sql(promote_sql), opt_text_array(queues), limit);
+    tx.commit();
+    return r[0].as<std::int64_t>();
+  } catch (...) {
+    impl_->fail("promote scheduled jobs");
+  }
+}
+
+Timestamp Store::now() {
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    return parse_pg_timestamp(tx.exec1("SELECT now()")[0].c_str());
+  } catch (...) {
+    impl_->fail("read the database clock");
+  }
+}
+
+}  // namespace taskq

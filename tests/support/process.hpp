@@ -1,0 +1,20 @@
+#pragma once
+// Runs a real program (taskctl) as a child process and captures what it printed.
+#include <map>
+#include <string>
+#include <vector>
+
+namespace taskq::test {
+
+struct RunResult {
+  int exit_code = -1;  // 128 + signal when killed by a signal
+  std::string out;
+  std::string err;
+};
+
+/// Runs `program args...` with `input` on stdin; `env` entries are added to (or override) the
+/// environment; an entry with an empty value removes that variable. Waits for it to exit.
+RunResult run_program(const std::string& program, const std::vector<std::string>& args, const std::string& input = "",
+                      const std::map<std::string, std::string>& env = {});
+
+}  // namespace taskq::test

@@ -1,0 +1,35 @@
+#pragma once
+// A throwaway, migrated schema per test in the PostgreSQL named by TASKQ_TEST_DATABASE_URL
+// (started by scripts/test). Tests in parallel never see each other's jobs.
+#include <memory>
+#include <string>
+
+#include "taskq/store/store.hpp"
+
+namespace taskq::test {
+
+/// TASKQ_TEST_DATABASE_URL, or a failed test explaining how to run the suite.
+std::string database_url();
+
+class TestSchema {
+ public:
+  /// Creates a uniquely named schema; migrates it unless `migrate` is false.
+  explicit TestSchema(bool migrate = true);
+  ~TestSchema();
+  TestSchema(const TestSchema&) = delete;
+  TestSchema& operator=(const TestSchema&) = delete;
+
+  [[nodiscard]] const std::string& name() const { return name_; }
+  [[nodiscard]] const std::string& url() const { return url_; }
+  [[nodiscard]] StoreOptions options() const;
+  [[nodiscard]] std::unique_ptr<Store> open() const { return Store::open(options()); }
+  /// Runs SQL in this schema (search_path set) and returns the first column of the first row.
+  std::string scalar(const std::string& sql) const;
+  void exec(const std::string& sql) const;
+
+ private:
+  std::string url_;
+  std::string name_;
+};
+
+}  // namespace taskq::test
