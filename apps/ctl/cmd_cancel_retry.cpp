@@ -37,8 +37,9 @@ void print_changes(Context& ctx, const std::vector<JobChange>& changes) {
 
 void check_exclusive(const ActionOptions& o, const char* command) {
   if (!o.ids.empty() && o.filter.any())
-    throw Error(Errc::invalid_input, std::string(command) + ": give job ids or filters (--queue, --state, --kind, "
-                                                            "--tag), not both");
+    throw Error(Errc::invalid_input, std::string(command) +
+                                         ": give job ids or filters (--queue, --state, --kind, "
+                                         "--tag), not both");
   if (o.ids.empty() && !o.filter.any())
     throw Error(Errc::invalid_input, std::string(command) + ": give job ids, or filters such as --queue Q");
 }
@@ -51,9 +52,10 @@ void add_cancel(CLI::App& app, Context& ctx) {
   cmd->add_option("ids", o->ids, "Job ids (all must exist and be unfinished, or nothing changes)");
   o->filter.add_to(*cmd);
   cmd->add_flag("--dry-run", o->dry_run, "Show what would change, change nothing");
-  cmd->footer("Scheduled and available jobs become cancelled at once. Running jobs get a cancel request:\n"
-              "their worker stops them and records them as cancelled.\n"
-              "Examples:\n  taskctl cancel 42 43\n  taskctl cancel --queue reports --kind report.build --dry-run");
+  cmd->footer(
+      "Scheduled and available jobs become cancelled at once. Running jobs get a cancel request:\n"
+      "their worker stops them and records them as cancelled.\n"
+      "Examples:\n  taskctl cancel 42 43\n  taskctl cancel --queue reports --kind report.build --dry-run");
   cmd->callback([&ctx, o] {
     ctx.action = [&ctx, o] {
       check_exclusive(*o, "cancel");
@@ -81,9 +83,10 @@ void add_retry(CLI::App& app, Context& ctx) {
   cmd->add_option("ids", o->ids, "Job ids (all must exist and none be running, or nothing changes)");
   o->filter.add_to(*cmd);
   cmd->add_flag("--dry-run", o->dry_run, "Show what would change, change nothing");
-  cmd->footer("Jobs become available now; a job that used all its attempts gets one more.\n"
-              "With filters, --state is required.\n"
-              "Examples:\n  taskctl retry 42\n  taskctl retry --state failed --queue mail --kind email.send");
+  cmd->footer(
+      "Jobs become available now; a job that used all its attempts gets one more.\n"
+      "With filters, --state is required.\n"
+      "Examples:\n  taskctl retry 42\n  taskctl retry --state failed --queue mail --kind email.send");
   cmd->callback([&ctx, o] {
     ctx.action = [&ctx, o] {
       check_exclusive(*o, "retry");

@@ -19,8 +19,9 @@ void add_list(CLI::App& app, Context& ctx) {
   o->filter.add_to(*cmd);
   cmd->add_option("--limit", o->limit, "Jobs per page, 1..100000 (default 50)");
   cmd->add_option("--after", o->after, "Start after this job id (the next page: pass the last id shown)");
-  cmd->footer("Examples:\n  taskctl list --state failed --queue mail\n  taskctl list --kind email.send --limit 100 "
-              "--after 4200\n  taskctl -o jsonl list --tag nightly | jq .id");
+  cmd->footer(
+      "Examples:\n  taskctl list --state failed --queue mail\n  taskctl list --kind email.send --limit 100 "
+      "--after 4200\n  taskctl -o jsonl list --tag nightly | jq .id");
   cmd->callback([&ctx, o] {
     ctx.action = [&ctx, o] {
       JobFilter f = o->filter.to_filter();
@@ -34,8 +35,10 @@ void add_list(CLI::App& app, Context& ctx) {
           t.add({std::to_string(j.id), j.queue, j.kind, to_string(j.state), std::to_string(j.priority),
                  std::to_string(j.attempt) + "/" + std::to_string(j.max_attempts), format_rfc3339(j.run_at),
                  relative_time(j.created_at, now), join(j.tags)});
-        if (jobs.empty()) ctx.note("no jobs match");
-        else t.print();
+        if (jobs.empty())
+          ctx.note("no jobs match");
+        else
+          t.print();
       } else {
         std::vector<boost::json::value> out;
         for (const auto& j : jobs) out.emplace_back(job_to_json(j));

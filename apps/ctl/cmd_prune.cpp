@@ -20,15 +20,18 @@ void add_prune(CLI::App& app, Context& ctx) {
   cmd->add_option("--state", o->states, "Which finished states (default completed,cancelled,failed)");
   cmd->add_option("--batch", o->batch, "Jobs deleted per transaction (default 5000)");
   cmd->add_flag("--dry-run", o->dry_run, "Count what would be deleted, delete nothing");
-  cmd->footer("Examples:\n  taskctl prune --older-than 7d\n  taskctl prune --older-than 1d --state completed --dry-run");
+  cmd->footer(
+      "Examples:\n  taskctl prune --older-than 7d\n  taskctl prune --older-than 1d --state completed --dry-run");
   cmd->callback([&ctx, o] {
     ctx.action = [&ctx, o] {
       const Duration older = parse_duration(o->older_than);
       const auto states = parse_job_states(o->states);
       const auto r = ctx.client().prune(older, states, o->batch, o->dry_run);
       if (ctx.output() == OutputFormat::table) {
-        if (o->dry_run) std::cout << "dry run: would delete " << r.deleted << " job(s)\n";
-        else std::cout << "deleted " << r.deleted << " job(s) in " << r.batches << " batch(es)\n";
+        if (o->dry_run)
+          std::cout << "dry run: would delete " << r.deleted << " job(s)\n";
+        else
+          std::cout << "deleted " << r.deleted << " job(s) in " << r.batches << " batch(es)\n";
       } else {
         print_json(boost::json::object{{"deleted", r.deleted}, {"batches", r.batches}, {"dry_run", o->dry_run}});
       }

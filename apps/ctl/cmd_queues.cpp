@@ -16,7 +16,8 @@ struct QueueOptions {
 std::vector<std::string> chosen_queues(Context& ctx, const QueueOptions& o, const char* command) {
   if (o.all && !o.queues.empty())
     throw Error(Errc::invalid_input, std::string(command) + ": give queue names or --all, not both");
-  if (!o.all && o.queues.empty()) throw Error(Errc::invalid_input, std::string(command) + ": give queue names or --all");
+  if (!o.all && o.queues.empty())
+    throw Error(Errc::invalid_input, std::string(command) + ": give queue names or --all");
   if (!o.all) return o.queues;
   auto all = ctx.client().queues();
   if (all.empty()) ctx.note(std::string(command) + ": there are no queues yet");
@@ -70,24 +71,24 @@ void add_drain(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("drain", "Pause queues and wait until none of their jobs is running");
   cmd->add_option("queues", o->queues, "Queue names")->required();
   cmd->add_option("--timeout", o->timeout, "Give up after this long (exit 5, queues stay paused); default 5m");
-  cmd->footer("Use before maintenance or a deploy; resume the queues afterwards.\n"
-              "Examples:\n  taskctl drain mail --timeout 2m && deploy && taskctl resume mail");
+  cmd->footer(
+      "Use before maintenance or a deploy; resume the queues afterwards.\n"
+      "Examples:\n  taskctl drain mail --timeout 2m && deploy && taskctl resume mail");
   cmd->callback([&ctx, o] {
     ctx.action = [&ctx, o] {
       const Duration timeout = parse_duration(o->timeout);
       std::size_t last = SIZE_MAX;
-      const auto report = ctx.client().drain(o->queues, timeout, SystemClock::instance(),
-                                             [&](const std::vector<Job>& running) {
-                                               if (running.size() != last)
-                                                 ctx.note("waiting for " + std::to_string(running.size()) +
-                                                          " running job(s)...");
-                                               last = running.size();
-                                             });
+      const auto report =
+          ctx.client().drain(o->queues, timeout, SystemClock::instance(), [&](const std::vector<Job>& running) {
+            if (running.size() != last)
+              ctx.note("waiting for " + std::to_string(running.size()) + " running job(s)...");
+            last = running.size();
+          });
       std::string names = join(o->queues, " ");
       if (ctx.output() == OutputFormat::table) {
-        std::cout << "drained " << names << ": paused; waited " << format_duration(
-                                                                         std::chrono::duration_cast<std::chrono::milliseconds>(report.waited))
-                  << " for " << report.waited_for.size() << " running job(s)";
+        std::cout << "drained " << names << ": paused; waited "
+                  << format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(report.waited)) << " for "
+                  << report.waited_for.size() << " running job(s)";
         for (std::size_t i = 0; i < report.waited_for.size() && i < 20; ++i)
           std::cout << (i ? ", " : ": ") << report.waited_for[i].id;
         std::cout << '\n';

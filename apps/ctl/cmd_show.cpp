@@ -10,7 +10,9 @@
 namespace taskq::ctl {
 namespace {
 
-std::string opt_time(const std::optional<Timestamp>& t) { return t ? format_rfc3339(*t) : "-"; }
+std::string opt_time(const std::optional<Timestamp>& t) {
+  return t ? format_rfc3339(*t) : "-";
+}
 
 void print_job(const Job& j) {
   std::string out;
@@ -85,8 +87,10 @@ void add_show(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx, id] {
     ctx.action = [&ctx, id] {
       const Job job = ctx.client().get_existing(parse_job_id(*id));
-      if (ctx.output() == OutputFormat::table) print_job(job);
-      else print_json(job_to_json(job));
+      if (ctx.output() == OutputFormat::table)
+        print_job(job);
+      else
+        print_json(job_to_json(job));
       return exit_ok;
     };
   });

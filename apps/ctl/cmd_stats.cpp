@@ -23,8 +23,10 @@ void print_stats(Context& ctx, const std::vector<QueueStats>& stats) {
                  ? format_duration(std::chrono::duration_cast<std::chrono::seconds>(*s.oldest_available_age))
                  : "-",
              std::to_string(s.finished_last_minute)});
-    if (stats.empty()) ctx.note("no queues yet");
-    else t.print();
+    if (stats.empty())
+      ctx.note("no queues yet");
+    else
+      t.print();
     return;
   }
   std::vector<boost::json::value> out;

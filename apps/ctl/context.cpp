@@ -9,13 +9,19 @@ namespace taskq::ctl {
 
 int exit_code_for(Errc code) {
   switch (code) {
-    case Errc::invalid_input: return exit_usage;
-    case Errc::not_found: return exit_not_found;
-    case Errc::conflict: return exit_conflict;
-    case Errc::timeout: return exit_timeout;
+    case Errc::invalid_input:
+      return exit_usage;
+    case Errc::not_found:
+      return exit_not_found;
+    case Errc::conflict:
+      return exit_conflict;
+    case Errc::timeout:
+      return exit_timeout;
     case Errc::unavailable:
-    case Errc::not_migrated: return exit_unavailable;
-    case Errc::internal: return exit_internal;
+    case Errc::not_migrated:
+      return exit_unavailable;
+    case Errc::internal:
+      return exit_internal;
   }
   return exit_internal;
 }
@@ -23,8 +29,10 @@ int exit_code_for(Errc code) {
 const Config& Context::config() {
   if (!config_) {
     Config c;
-    if (!globals.config_path.empty()) c = load_config_file(globals.config_path);
-    else if (auto path = default_config_path()) c = load_config_file(*path);
+    if (!globals.config_path.empty())
+      c = load_config_file(globals.config_path);
+    else if (auto path = default_config_path())
+      c = load_config_file(*path);
     apply_env_overrides(c);
     if (!globals.database_url.empty()) c.database.url = globals.database_url;
     if (!globals.schema.empty()) c.database.schema = globals.schema;

@@ -16,8 +16,9 @@ struct FilterOptions {
 
   void add_to(CLI::App& cmd) {
     cmd.add_option("--queue", queues, "Only jobs of this queue (repeatable)");
-    cmd.add_option("--state", states, "Only jobs in these states, comma-separated: scheduled, available, running, "
-                                      "completed, failed, cancelled");
+    cmd.add_option("--state", states,
+                   "Only jobs in these states, comma-separated: scheduled, available, running, "
+                   "completed, failed, cancelled");
     cmd.add_option("--kind", kind, "Only jobs of this kind");
     cmd.add_option("--tag", tag, "Only jobs with this tag");
   }

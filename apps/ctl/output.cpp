@@ -34,7 +34,9 @@ void Table::print() const {
   std::cout << out << std::flush;
 }
 
-void print_json(const boost::json::value& value) { std::cout << boost::json::serialize(value) << '\n' << std::flush; }
+void print_json(const boost::json::value& value) {
+  std::cout << boost::json::serialize(value) << '\n' << std::flush;
+}
 
 void print_json_values(OutputFormat format, const std::vector<boost::json::value>& values) {
   if (format == OutputFormat::jsonl) {
@@ -55,10 +57,14 @@ std::string relative_time(Timestamp t, Timestamp now) {
   const bool future = t > now;
   const auto d = duration_cast<seconds>(future ? t - now : now - t).count();
   std::string amount;
-  if (d < 60) amount = std::to_string(d) + "s";
-  else if (d < 3600) amount = std::to_string(d / 60) + "m";
-  else if (d < 86400) amount = std::to_string(d / 3600) + "h";
-  else amount = std::to_string(d / 86400) + "d";
+  if (d < 60)
+    amount = std::to_string(d) + "s";
+  else if (d < 3600)
+    amount = std::to_string(d / 60) + "m";
+  else if (d < 86400)
+    amount = std::to_string(d / 3600) + "h";
+  else
+    amount = std::to_string(d / 86400) + "d";
   return future ? "in " + amount : amount + " ago";
 }
 

@@ -15,7 +15,9 @@ using taskq::test::TestSchema;
 
 namespace {
 
-std::unique_ptr<Client> client_for(const TestSchema& s) { return std::make_unique<Client>(s.open()); }
+std::unique_ptr<Client> client_for(const TestSchema& s) {
+  return std::make_unique<Client>(s.open());
+}
 
 EnqueueParams job(std::string kind, std::string queue = "default") {
   EnqueueParams p;
@@ -150,8 +152,7 @@ TEST_CASE("invalid jobs are refused before touching the database", "[enqueue]") 
   CHECK(bad([](EnqueueParams& p) { p.kind = std::string(200, 'k'); }) == Errc::invalid_input);
   CHECK(bad([](EnqueueParams& p) { p.queue = "a\nb"; }) == Errc::invalid_input);
   CHECK(bad([](EnqueueParams& p) { p.metadata = "[1]"; }) == Errc::invalid_input);
-  CHECK(bad([](EnqueueParams& p) { p.args = "\"" + std::string(2 * 1024 * 1024, 'x') + "\""; }) ==
-        Errc::invalid_input);
+  CHECK(bad([](EnqueueParams& p) { p.args = "\"" + std::string(2 * 1024 * 1024, 'x') + "\""; }) == Errc::invalid_input);
   CHECK(s.scalar("SELECT count(*) FROM jobs") == "0");
 }
 
@@ -173,9 +174,10 @@ TEST_CASE("JSON Lines batches are all or nothing", "[enqueue][batch]") {
     CHECK(s.scalar("SELECT count(*) FROM jobs") == "0");
   }
   SECTION("a good stream inserts every line, with options and unique keys") {
-    std::string good = lines + "\n" +
-                       R"({"kind":"mail","queue":"m","priority":0,"in":"1h","tags":["x"],"metadata":{"k":"v"},"timeout":"30s"})" +
-                       "\n" + R"({"kind":"u","unique_key":"u1"})" + "\n" + R"({"kind":"u","unique_key":"u1"})" + "\n";
+    std::string good =
+        lines + "\n" +
+        R"({"kind":"mail","queue":"m","priority":0,"in":"1h","tags":["x"],"metadata":{"k":"v"},"timeout":"30s"})" +
+        "\n" + R"({"kind":"u","unique_key":"u1"})" + "\n" + R"({"kind":"u","unique_key":"u1"})" + "\n";
     std::istringstream in(good);
     const auto r = c->enqueue_jsonl(in, "stdin");
     CHECK(r.inserted == 1002);

@@ -13,8 +13,9 @@ namespace taskq::test {
 std::string database_url() {
   const char* url = std::getenv("TASKQ_TEST_DATABASE_URL");
   if (!url || !*url)
-    FAIL("TASKQ_TEST_DATABASE_URL is not set: run the tests with ./scripts/test, which starts a throwaway "
-         "PostgreSQL");
+    FAIL(
+        "TASKQ_TEST_DATABASE_URL is not set: run the tests with ./scripts/test, which starts a throwaway "
+        "PostgreSQL");
   return url;
 }
 

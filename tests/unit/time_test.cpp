@@ -19,8 +19,9 @@ TEST_CASE("RFC 3339 timestamps parse with zones and fractions", "[time]") {
 }
 
 TEST_CASE("bad timestamps say what is wrong", "[time]") {
-  for (const char* bad : {"", "tomorrow", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-23T25:00:00Z",
-                          "2026-11-23T10:00:00", "2026-11-23T10:00:00Zjunk", "2026-11-23T10:00Z", "2026-11-23T10:00:00+5"}) {
+  for (const char* bad :
+       {"", "tomorrow", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-23T25:00:00Z", "2026-11-23T10:00:00",
+        "2026-11-23T10:00:00Zjunk", "2026-11-23T10:00Z", "2026-11-23T10:00:00+5"}) {
     INFO(bad);
     try {
       parse_rfc3339(bad);
@@ -62,6 +63,5 @@ TEST_CASE("durations format in their shortest exact form", "[time]") {
   CHECK(format_duration(hours{49}) == "2d1h");
   CHECK(format_duration(milliseconds{1500}) == "1s500ms");
   CHECK(format_duration(microseconds{7}) == "7us");
-  for (auto d : {seconds{1}, seconds{3661}, seconds{86400 * 3}})
-    CHECK(parse_duration(format_duration(d)) == d);
+  for (auto d : {seconds{1}, seconds{3661}, seconds{86400 * 3}}) CHECK(parse_duration(format_duration(d)) == d);
 }

@@ -1,9 +1,9 @@
 #include "taskq/config/config.hpp"
 
+#include <toml++/toml.h>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
-#include <toml++/toml.h>
 
 #include "taskq/core/error.hpp"
 
@@ -110,8 +110,7 @@ Config parse_config(std::string_view toml_text, std::string_view source_name) {
 
 Config load_config_file(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    throw Error(Errc::invalid_input, "config file " + path + ": does not exist");
+  if (!std::filesystem::exists(path, ec)) throw Error(Errc::invalid_input, "config file " + path + ": does not exist");
   toml::table root;
   std::string text;
   {

@@ -4,13 +4,20 @@ namespace taskq {
 
 const char* to_string(Errc code) noexcept {
   switch (code) {
-    case Errc::invalid_input: return "invalid_input";
-    case Errc::not_found: return "not_found";
-    case Errc::conflict: return "conflict";
-    case Errc::timeout: return "timeout";
-    case Errc::unavailable: return "unavailable";
-    case Errc::not_migrated: return "not_migrated";
-    case Errc::internal: return "internal";
+    case Errc::invalid_input:
+      return "invalid_input";
+    case Errc::not_found:
+      return "not_found";
+    case Errc::conflict:
+      return "conflict";
+    case Errc::timeout:
+      return "timeout";
+    case Errc::unavailable:
+      return "unavailable";
+    case Errc::not_migrated:
+      return "not_migrated";
+    case Errc::internal:
+      return "internal";
   }
   return "internal";
 }

@@ -12,11 +12,16 @@ bool valid_utf8(std::string_view s) {
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
     std::size_t n = 0;
-    if (c < 0x80) n = 0;
-    else if ((c & 0xE0) == 0xC0 && c >= 0xC2) n = 1;
-    else if ((c & 0xF0) == 0xE0) n = 2;
-    else if ((c & 0xF8) == 0xF0 && c <= 0xF4) n = 3;
-    else return false;
+    if (c < 0x80)
+      n = 0;
+    else if ((c & 0xE0) == 0xC0 && c >= 0xC2)
+      n = 1;
+    else if ((c & 0xF0) == 0xE0)
+      n = 2;
+    else if ((c & 0xF8) == 0xF0 && c <= 0xF4)
+      n = 3;
+    else
+      return false;
     if (i + n >= s.size() && n > 0) return false;
     for (std::size_t k = 1; k <= n; ++k)
       if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
@@ -29,19 +34,26 @@ void check_json(std::string_view field, std::string_view text, bool must_be_obje
   boost::system::error_code ec;
   auto v = boost::json::parse(text, ec);
   if (ec) throw Error(Errc::invalid_input, std::string(field) + ": invalid JSON: " + ec.message());
-  if (must_be_object && !v.is_object()) throw Error(Errc::invalid_input, std::string(field) + ": must be a JSON object");
+  if (must_be_object && !v.is_object())
+    throw Error(Errc::invalid_input, std::string(field) + ": must be a JSON object");
 }
 
 }  // namespace
 
 const char* to_string(JobState s) noexcept {
   switch (s) {
-    case JobState::scheduled: return "scheduled";
-    case JobState::available: return "available";
-    case JobState::running: return "running";
-    case JobState::completed: return "completed";
-    case JobState::failed: return "failed";
-    case JobState::cancelled: return "cancelled";
+    case JobState::scheduled:
+      return "scheduled";
+    case JobState::available:
+      return "available";
+    case JobState::running:
+      return "running";
+    case JobState::completed:
+      return "completed";
+    case JobState::failed:
+      return "failed";
+    case JobState::cancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -90,7 +102,8 @@ void validate_enqueue(const EnqueueParams& p, const EnqueueLimits& limits, JsonC
   validate_name("kind", p.kind);
   validate_name("queue", p.queue);
   if (p.priority < min_priority || p.priority > max_priority)
-    throw Error(Errc::invalid_input, "priority: " + std::to_string(p.priority) + " is out of range 0..9 (0 runs first)");
+    throw Error(Errc::invalid_input,
+                "priority: " + std::to_string(p.priority) + " is out of range 0..9 (0 runs first)");
   if (p.max_attempts < 1 || p.max_attempts > 1000)
     throw Error(Errc::invalid_input, "max_attempts: " + std::to_string(p.max_attempts) + " is out of range 1..1000");
   if (p.timeout && p.timeout->count() <= 0) throw Error(Errc::invalid_input, "timeout: must be positive");

@@ -82,7 +82,8 @@ Timestamp parse_iso(std::string_view text, bool allow_date_only) {
     om = read_digits(text, end, 2);
     end += 2;
   }
-  if (oh < 0 || om < 0 || oh > 23 || om > 59 || end != text.size()) bad_timestamp(text, "time zone must be Z or +HH:MM");
+  if (oh < 0 || om < 0 || oh > 23 || om > 59 || end != text.size())
+    bad_timestamp(text, "time zone must be Z or +HH:MM");
   const auto offset = hours{oh} + minutes{om};
   return z == '+' ? t - offset : t + offset;
 }
@@ -123,13 +124,19 @@ std::string format_iso(Timestamp t, char sep, std::string_view zone) {
 
 }  // namespace
 
-Timestamp parse_rfc3339(std::string_view text) { return parse_iso(text, true); }
-std::string format_rfc3339(Timestamp t) { return format_iso(t, 'T', "Z"); }
+Timestamp parse_rfc3339(std::string_view text) {
+  return parse_iso(text, true);
+}
+std::string format_rfc3339(Timestamp t) {
+  return format_iso(t, 'T', "Z");
+}
 Timestamp parse_pg_timestamp(std::string_view text) {
   if (text == "infinity" || text == "-infinity") bad_timestamp(text, "infinite timestamps are not supported");
   return parse_iso(text, false);
 }
-std::string format_pg_timestamp(Timestamp t) { return format_iso(t, ' ', "+00"); }
+std::string format_pg_timestamp(Timestamp t) {
+  return format_iso(t, ' ', "+00");
+}
 
 Duration parse_duration(std::string_view text) {
   auto bad = [&](std::string_view why) -> Error {
@@ -157,14 +164,22 @@ Duration parse_duration(std::string_view text) {
     while (pos < s.size() && s[pos] >= 'a' && s[pos] <= 'z') ++pos;
     const std::string_view unit = s.substr(ustart, pos - ustart);
     double scale = 0;
-    if (unit == "us") scale = 1;
-    else if (unit == "ms") scale = 1e3;
-    else if (unit == "s") scale = 1e6;
-    else if (unit == "m") scale = 60e6;
-    else if (unit == "h") scale = 3600e6;
-    else if (unit == "d") scale = 86400e6;
-    else if (unit.empty()) throw bad("missing unit after a number");
-    else throw bad("unknown unit '" + std::string(unit) + "'");
+    if (unit == "us")
+      scale = 1;
+    else if (unit == "ms")
+      scale = 1e3;
+    else if (unit == "s")
+      scale = 1e6;
+    else if (unit == "m")
+      scale = 60e6;
+    else if (unit == "h")
+      scale = 3600e6;
+    else if (unit == "d")
+      scale = 86400e6;
+    else if (unit.empty())
+      throw bad("missing unit after a number");
+    else
+      throw bad("unknown unit '" + std::string(unit) + "'");
     total_us += value * scale;
   }
   if (!std::isfinite(total_us) || total_us > 1e17) throw bad("too large");
@@ -193,8 +208,12 @@ std::string format_duration(Duration d) {
   return out;
 }
 
-Timestamp SystemClock::now() const { return time_point_cast<Duration>(system_clock::now()); }
-steady_clock::time_point SystemClock::steady_now() const { return steady_clock::now(); }
+Timestamp SystemClock::now() const {
+  return time_point_cast<Duration>(system_clock::now());
+}
+steady_clock::time_point SystemClock::steady_now() const {
+  return steady_clock::now();
+}
 const SystemClock& SystemClock::instance() {
   static const SystemClock clock;
   return clock;

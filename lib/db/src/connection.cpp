@@ -134,7 +134,8 @@ void rethrow_as_error(std::string_view context, std::string_view schema) {
       throw Error(Errc::unavailable, ctx + ": " + msg);
     throw Error(Errc::internal, ctx + ": database error " + state + ": " + msg);
   } catch (const pqxx::in_doubt_error& e) {
-    throw Error(Errc::unavailable, ctx + ": connection lost during commit; the outcome is unknown: " + one_line(e.what()));
+    throw Error(Errc::unavailable,
+                ctx + ": connection lost during commit; the outcome is unknown: " + one_line(e.what()));
   } catch (const std::exception& e) {
     throw Error(Errc::internal, ctx + ": " + one_line(e.what()));
   }

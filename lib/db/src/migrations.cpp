@@ -34,7 +34,8 @@ std::vector<MigrationState> migration_status(pqxx::connection& conn, std::string
     pqxx::read_transaction tx(conn);
     auto exists = tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", quote_ident(schema) + ".schema_migrations");
     if (!exists[0].as<bool>()) return out;
-    auto rows = tx.exec(with_schema("SELECT version, applied_at FROM {schema}.schema_migrations ORDER BY version", schema));
+    auto rows =
+        tx.exec(with_schema("SELECT version, applied_at FROM {schema}.schema_migrations ORDER BY version", schema));
     for (const auto& row : rows) {
       const int version = row[0].as<int>();
       for (auto& s : out)

@@ -72,8 +72,7 @@ BulkInsertResult Client::enqueue_jsonl(std::istream& in, const std::string& sour
         p = enqueue_params_from_json(v);
         validate_enqueue(p, limits_, JsonCheck::already_parsed);
       } catch (const Error& e) {
-        throw Error(e.code(), source_name + ":" + std::to_string(line_no) + ": " + e.what() +
-                                  "; nothing was enqueued");
+        throw Error(e.code(), source_name + ":" + std::to_string(line_no) + ": " + e.what() + "; nothing was enqueued");
       }
       return true;
     }

@@ -33,11 +33,20 @@ void append_copy_field(std::string& line, std::string_view value) {
     const char c = value[i];
     const char* esc = nullptr;
     switch (c) {
-      case '\\': esc = "\\\\"; break;
-      case '\t': esc = "\\t"; break;
-      case '\n': esc = "\\n"; break;
-      case '\r': esc = "\\r"; break;
-      default: continue;
+      case '\\':
+        esc = "\\\\";
+        break;
+      case '\t':
+        esc = "\\t";
+        break;
+      case '\n':
+        esc = "\\n";
+        break;
+      case '\r':
+        esc = "\\r";
+        break;
+      default:
+        continue;
     }
     line.append(value.substr(start, i - start));
     line.append(esc);

@@ -20,16 +20,34 @@ namespace {
 // The columns of a full job row, in the order read_job() expects. `p` prefixes each column.
 std::string job_columns(std::string_view p) {
   std::string out;
-  const char* cols[] = {"id",         "queue",      "kind",         "args::text",  "state",
-                        "priority",   "attempt",    "max_attempts", "run_at",      "created_at",
-                        "attempted_at", "finished_at", "worker_id",  "timeout_ms",  "unique_key",
-                        "array_to_json(tags)::text", "metadata::text", "errors::text", "result::text",
-                        "progress::text", "cancel_requested_at"};
+  const char* cols[] = {"id",
+                        "queue",
+                        "kind",
+                        "args::text",
+                        "state",
+                        "priority",
+                        "attempt",
+                        "max_attempts",
+                        "run_at",
+                        "created_at",
+                        "attempted_at",
+                        "finished_at",
+                        "worker_id",
+                        "timeout_ms",
+                        "unique_key",
+                        "array_to_json(tags)::text",
+                        "metadata::text",
+                        "errors::text",
+                        "result::text",
+                        "progress::text",
+                        "cancel_requested_at"};
   for (const char* c : cols) {
     if (!out.empty()) out += ", ";
     std::string col = c;
-    if (col.rfind("array_to_json(", 0) == 0) col = "array_to_json(" + std::string(p) + col.substr(14);
-    else out += p;
+    if (col.rfind("array_to_json(", 0) == 0)
+      col = "array_to_json(" + std::string(p) + col.substr(14);
+    else
+      out += p;
     out += col;
   }
   return out;
@@ -193,11 +211,16 @@ std::optional<std::int64_t> timeout_ms(const std::optional<Duration>& d) {
 
 const char* outcome_name(Outcome::Kind k) {
   switch (k) {
-    case Outcome::Kind::completed: return "completed";
-    case Outcome::Kind::retry: return "retry";
-    case Outcome::Kind::failed: return "failed";
-    case Outcome::Kind::snoozed: return "snoozed";
-    case Outcome::Kind::cancelled: return "cancelled";
+    case Outcome::Kind::completed:
+      return "completed";
+    case Outcome::Kind::retry:
+      return "retry";
+    case Outcome::Kind::failed:
+      return "failed";
+    case Outcome::Kind::snoozed:
+      return "snoozed";
+    case Outcome::Kind::cancelled:
+      return "cancelled";
   }
   return "failed";
 }
@@ -284,10 +307,11 @@ struct Store::Impl {
                          "WHERE id = ANY($1::bigint[])"),
                      sql::int_array(waiting));
     if (!running.empty())
-      tx.exec_params(sql("WITH r AS (UPDATE {schema}.jobs SET cancel_requested_at = COALESCE(cancel_requested_at, now()) "
-                         "WHERE id = ANY($1::bigint[]) RETURNING id) "
-                         "SELECT count(pg_notify('{schema_name}_cancel', id::text)) FROM r"),
-                     sql::int_array(running));
+      tx.exec_params(
+          sql("WITH r AS (UPDATE {schema}.jobs SET cancel_requested_at = COALESCE(cancel_requested_at, now()) "
+              "WHERE id = ANY($1::bigint[]) RETURNING id) "
+              "SELECT count(pg_notify('{schema_name}_cancel', id::text)) FROM r"),
+          sql::int_array(running));
   }
 
   void apply_retry(pqxx::work& tx, std::vector<JobChange>& changes, bool dry_run) {
@@ -297,11 +321,12 @@ struct Store::Impl {
       ids.push_back(c.id);
     }
     if (dry_run || ids.empty()) return;
-    tx.exec_params(sql("WITH r AS (UPDATE {schema}.jobs SET state = 'available', run_at = now(), finished_at = NULL, "
-                       "cancel_requested_at = NULL, max_attempts = GREATEST(max_attempts, attempt + 1) "
-                       "WHERE id = ANY($1::bigint[]) RETURNING queue) "
-                       "SELECT count(pg_notify('{schema_name}_insert', q.queue)) FROM (SELECT DISTINCT queue FROM r) q"),
-                   sql::int_array(ids));
+    tx.exec_params(
+        sql("WITH r AS (UPDATE {schema}.jobs SET state = 'available', run_at = now(), finished_at = NULL, "
+            "cancel_requested_at = NULL, max_attempts = GREATEST(max_attempts, attempt + 1) "
+            "WHERE id = ANY($1::bigint[]) RETURNING queue) "
+            "SELECT count(pg_notify('{schema_name}_insert', q.queue)) FROM (SELECT DISTINCT queue FROM r) q"),
+        sql::int_array(ids));
   }
 };
 
@@ -315,9 +340,13 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
-const std::string& Store::schema() const { return impl_->options.schema; }
+const std::string& Store::schema() const {
+  return impl_->options.schema;
+}
 
-std::vector<int> Store::migrate() { return db::migrate(*impl_->conn, impl_->options.schema); }
+std::vector<int> Store::migrate() {
+  return db::migrate(*impl_->conn, impl_->options.schema);
+}
 
 std::vector<MigrationInfo> Store::migration_status() {
   std::vector<MigrationInfo> out;
@@ -336,9 +365,9 @@ EnqueueResult Store::insert(const EnqueueParams& p) {
     // The statement is retried once: a concurrent insert of the same unique key that commits
     // between our snapshot and the conflict check leaves neither branch with a row.
     for (int attempt = 0; attempt < 3; ++attempt) {
-      auto rows = tx.exec_params(impl_->sql(insert_one_sql()), p.queue, p.kind, p.args, p.priority, p.max_attempts,
-                                 run_at, timeout_ms(p.timeout), p.unique_key, sql::text_array(p.tags), p.metadata,
-                                 delay_us);
+      auto rows =
+          tx.exec_params(impl_->sql(insert_one_sql()), p.queue, p.kind, p.args, p.priority, p.max_attempts, run_at,
+                         timeout_ms(p.timeout), p.unique_key, sql::text_array(p.tags), p.metadata, delay_us);
       if (!rows.empty()) {
         EnqueueResult out{read_job(rows[0]), rows[0][21].as<bool>()};
         tx.commit();
@@ -362,8 +391,8 @@ BulkInsertResult Store::insert_stream(const std::function<bool(EnqueueParams&)>&
     std::set<std::string> woken_queues;
     {
       tx.exec("SET LOCAL search_path TO " + db::quote_ident(impl_->options.schema));
-      const std::vector<std::string> columns = {"queue",  "kind",       "args",       "state", "priority", "max_attempts",
-                                                "run_at", "timeout_ms", "tags",       "metadata"};
+      const std::vector<std::string> columns = {"queue",        "kind",   "args",       "state", "priority",
+                                                "max_attempts", "run_at", "timeout_ms", "tags",  "metadata"};
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
       // tablewriter takes pre-formatted COPY lines; rows are joined with '\n' and sent in ~64 KiB
@@ -382,8 +411,10 @@ BulkInsertResult Store::insert_stream(const std::function<bool(EnqueueParams&)>&
           continue;
         }
         Timestamp run_at = now;
-        if (p.run_at) run_at = *p.run_at;
-        else if (p.delay) run_at = now + *p.delay;
+        if (p.run_at)
+          run_at = *p.run_at;
+        else if (p.delay)
+          run_at = now + *p.delay;
         const bool available = run_at <= now;
         if (available && p.queue != last_queue) {
           woken_queues.insert(p.queue);
@@ -402,11 +433,15 @@ BulkInsertResult Store::insert_stream(const std::function<bool(EnqueueParams&)>&
         chunk += '\t';
         chunk += (p.run_at || p.delay) ? format_pg_timestamp(run_at) : now_text;
         chunk += '\t';
-        if (auto ms = timeout_ms(p.timeout)) chunk += std::to_string(*ms);
-        else chunk += "\\N";
+        if (auto ms = timeout_ms(p.timeout))
+          chunk += std::to_string(*ms);
+        else
+          chunk += "\\N";
         chunk += '\t';
-        if (p.tags.empty()) chunk += "{}";
-        else sql::append_copy_field(chunk, sql::text_array(p.tags));
+        if (p.tags.empty())
+          chunk += "{}";
+        else
+          sql::append_copy_field(chunk, sql::text_array(p.tags));
         chunk += '\t';
         sql::append_copy_field(chunk, p.metadata);
         ++out.inserted;
@@ -424,11 +459,13 @@ BulkInsertResult Store::insert_stream(const std::function<bool(EnqueueParams&)>&
       if (u.run_at) run_at = format_pg_timestamp(*u.run_at);
       std::optional<std::int64_t> delay_us;
       if (u.delay) delay_us = u.delay->count();
-      auto rows = tx.exec_params(impl_->sql(insert_one_sql()), u.queue, u.kind, u.args, u.priority, u.max_attempts,
-                                 run_at, timeout_ms(u.timeout), u.unique_key, sql::text_array(u.tags), u.metadata,
-                                 delay_us);
-      if (!rows.empty() && rows[0][21].as<bool>()) ++out.duplicates;
-      else ++out.inserted;
+      auto rows =
+          tx.exec_params(impl_->sql(insert_one_sql()), u.queue, u.kind, u.args, u.priority, u.max_attempts, run_at,
+                         timeout_ms(u.timeout), u.unique_key, sql::text_array(u.tags), u.metadata, delay_us);
+      if (!rows.empty() && rows[0][21].as<bool>())
+        ++out.duplicates;
+      else
+        ++out.inserted;
     }
     if (!woken_queues.empty())
       tx.exec_params(impl_->sql("SELECT count(pg_notify('{schema_name}_insert', q)) FROM unnest($1::text[]) q"),
@@ -456,8 +493,7 @@ std::vector<Job> Store::list(const JobFilter& f) {
     pqxx::read_transaction tx(*impl_->conn);
     auto rows = tx.exec_params(impl_->sql("SELECT " + job_columns("") + " FROM {schema}.jobs WHERE " +
                                           std::string(filter_where) + " ORDER BY id LIMIT $6"),
-                               opt_text_array(f.queues), opt_state_array(f.states), f.kind, f.tag, f.after_id,
-                               f.limit);
+                               opt_text_array(f.queues), opt_state_array(f.states), f.kind, f.tag, f.after_id, f.limit);
     std::vector<Job> out;
     out.reserve(rows.size());
     for (const auto& r : rows) out.push_back(read_job(r));
@@ -475,7 +511,8 @@ std::vector<JobChange> Store::cancel(const std::vector<JobId>& ids, bool dry_run
     for (const auto& c : changes)
       if (is_final(c.from))
         throw Error(Errc::conflict, "job " + std::to_string(c.id) + " (queue " + c.queue + ", kind " + c.kind +
-                                        ") is already " + to_string(c.from) + " and cannot be cancelled; nothing was "
+                                        ") is already " + to_string(c.from) +
+                                        " and cannot be cancelled; nothing was "
                                         "changed");
     impl_->apply_cancel(tx, changes, dry_run);
     tx.commit();
@@ -488,8 +525,8 @@ std::vector<JobChange> Store::cancel(const std::vector<JobId>& ids, bool dry_run
 std::vector<JobChange> Store::cancel_matching(const JobFilter& f, bool dry_run) {
   try {
     pqxx::work tx(*impl_->conn);
-    auto changes = impl_->read_changes(
-        impl_->lock_matching(tx, f, " AND state IN ('scheduled', 'available', 'running')"));
+    auto changes =
+        impl_->read_changes(impl_->lock_matching(tx, f, " AND state IN ('scheduled', 'available', 'running')"));
     impl_->apply_cancel(tx, changes, dry_run);
     tx.commit();
     return changes;
@@ -541,10 +578,11 @@ std::vector<QueueChange> Store::set_paused(const std::vector<std::string>& queue
                                         array))
       was_paused.insert(r[0].c_str());
     if (paused)
-      tx.exec_params(impl_->sql("INSERT INTO {schema}.queues (name, paused_at) SELECT n, now() FROM unnest($1::text[]) n "
-                                "ON CONFLICT (name) DO UPDATE SET paused_at = COALESCE({schema}.queues.paused_at, now()), "
-                                "updated_at = now()"),
-                     array);
+      tx.exec_params(
+          impl_->sql("INSERT INTO {schema}.queues (name, paused_at) SELECT n, now() FROM unnest($1::text[]) n "
+                     "ON CONFLICT (name) DO UPDATE SET paused_at = COALESCE({schema}.queues.paused_at, now()), "
+                     "updated_at = now()"),
+          array);
     else
       tx.exec_params(impl_->sql("WITH up AS (UPDATE {schema}.queues SET paused_at = NULL, updated_at = now() "
                                 "WHERE name = ANY($1::text[]) AND paused_at IS NOT NULL RETURNING name) "
@@ -562,8 +600,9 @@ std::vector<QueueChange> Store::set_paused(const std::vector<std::string>& queue
 std::vector<std::string> Store::known_queues() {
   try {
     pqxx::read_transaction tx(*impl_->conn);
-    auto rows = tx.exec(impl_->sql("SELECT name FROM {schema}.queues UNION SELECT DISTINCT queue FROM {schema}.jobs "
-                                   "ORDER BY 1"));
+    auto rows =
+        tx.exec(impl_->sql("SELECT name FROM {schema}.queues UNION SELECT DISTINCT queue FROM {schema}.jobs "
+                           "ORDER BY 1"));
     std::vector<std::string> out;
     for (const auto& r : rows) out.emplace_back(r[0].c_str());
     return out;
@@ -623,13 +662,14 @@ std::int64_t Store::prune_batch(Duration older_than, const std::vector<JobState>
                                     "AND finished_at < now() - $2::bigint * interval '1 microsecond'"),
                          states_text, older_than.count());
     else
-      r = tx.exec_params(impl_->sql("WITH victims AS (SELECT id FROM {schema}.jobs WHERE state = ANY($1::text[]) "
-                                    "AND state IN ('completed', 'failed', 'cancelled') "
-                                    "AND finished_at < now() - $2::bigint * interval '1 microsecond' "
-                                    "ORDER BY finished_at LIMIT $3 FOR UPDATE SKIP LOCKED), "
-                                    "gone AS (DELETE FROM {schema}.jobs j USING victims v WHERE j.id = v.id RETURNING 1) "
-                                    "SELECT count(*) FROM gone"),
-                         states_text, older_than.count(), batch);
+      r = tx.exec_params(
+          impl_->sql("WITH victims AS (SELECT id FROM {schema}.jobs WHERE state = ANY($1::text[]) "
+                     "AND state IN ('completed', 'failed', 'cancelled') "
+                     "AND finished_at < now() - $2::bigint * interval '1 microsecond' "
+                     "ORDER BY finished_at LIMIT $3 FOR UPDATE SKIP LOCKED), "
+                     "gone AS (DELETE FROM {schema}.jobs j USING victims v WHERE j.id = v.id RETURNING 1) "
+                     "SELECT count(*) FROM gone"),
+          states_text, older_than.count(), batch);
     tx.commit();
     return r[0][0].as<std::int64_t>();
   } catch (...) {
@@ -707,8 +747,10 @@ std::size_t Store::complete(std::int64_t worker_id, const std::vector<Outcome>& 
     std::vector<JobId> plain;
     std::vector<const Outcome*> general;
     for (const auto& o : outcomes) {
-      if (o.kind == Outcome::Kind::completed && !o.result && !o.error) plain.push_back(o.id);
-      else general.push_back(&o);
+      if (o.kind == Outcome::Kind::completed && !o.result && !o.error)
+        plain.push_back(o.id);
+      else
+        general.push_back(&o);
     }
     std::size_t applied = 0;
     pqxx::work tx(*impl_->conn);

@@ -18,9 +18,8 @@ using JobId = std::int64_t;
 
 enum class JobState { scheduled, available, running, completed, failed, cancelled };
 
-inline constexpr JobState all_job_states[] = {JobState::scheduled, JobState::available,
-                                              JobState::running,   JobState::completed,
-                                              JobState::failed,    JobState::cancelled};
+inline constexpr JobState all_job_states[] = {JobState::scheduled, JobState::available, JobState::running,
+                                              JobState::completed, JobState::failed,    JobState::cancelled};
 
 const char* to_string(JobState s) noexcept;
 /// Throws Error(invalid_input) listing the valid states.
@@ -46,8 +45,8 @@ struct Job {
   std::optional<Duration> timeout;
   std::optional<std::string> unique_key;
   std::vector<std::string> tags;
-  std::string metadata = "{}";  // JSON object text
-  std::string errors = "[]";    // JSON array text: one entry per failed attempt
+  std::string metadata = "{}";          // JSON object text
+  std::string errors = "[]";            // JSON array text: one entry per failed attempt
   std::optional<std::string> result;    // JSON text
   std::optional<std::string> progress;  // JSON text
   std::optional<Timestamp> cancel_requested_at;

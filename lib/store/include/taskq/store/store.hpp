@@ -49,7 +49,7 @@ struct JobChange {
   std::string queue;
   std::string kind;
   JobState from;
-  JobState to;                  // for a running job being cancelled: running (cancel requested)
+  JobState to;  // for a running job being cancelled: running (cancel requested)
   bool cancel_requested = false;
 };
 
