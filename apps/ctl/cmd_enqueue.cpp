@@ -94,7 +94,7 @@ int run_file(Context& ctx, const EnqueueOptions& o) {
   } else {
     print_json(boost::json::object{{"inserted", r.inserted},
                                    {"duplicates", r.duplicates},
-                                   {"seconds", secs},
+                                   {"elapsed_ms", static_cast<std::int64_t>(secs * 1000)},
                                    {"jobs_per_second", static_cast<long long>(rate)}});
   }
   return exit_ok;
@@ -116,12 +116,12 @@ void add_enqueue(CLI::App& app, Context& ctx) {
   cmd->add_option("--run-at", o->run_at, "Run at this RFC 3339 time, e.g. 2026-11-23T18:00:00Z");
   cmd->add_option("--in", o->in, "Run after this delay, e.g. 30s, 5m, 1h30m");
   cmd->add_option("--max-attempts", o->max_attempts, "Attempts before the job fails for good (default 25)");
-  cmd->add_option("--timeout", o->timeout, "Longest a run may take, e.g. 10m (default: the kind's)");
+  cmd->add_option("--timeout", o->timeout, "Longest one run may take, e.g. 10m (default: no limit set on the job)");
   cmd->add_option("--unique-key", o->unique_key,
                   "Idempotency key: while a job with this key is not cancelled or failed, enqueueing again returns "
                   "it instead of adding another");
-  cmd->add_option("--tag", o->tags, "Tag (repeatable)");
-  cmd->add_option("--meta", o->meta, "Metadata KEY=VALUE (repeatable)");
+  cmd->add_option("--tag", o->tags, "Tag (repeatable: --tag a --tag b)")->allow_extra_args(false);
+  cmd->add_option("--meta", o->meta, "Metadata KEY=VALUE (repeatable)")->allow_extra_args(false);
   cmd->footer(
       "Examples:\n"
       "  taskctl enqueue email.send '{\"to\":\"ada@example.com\"}' --queue mail --priority 1\n"

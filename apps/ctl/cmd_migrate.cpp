@@ -11,6 +11,7 @@ void add_migrate(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("migrate", "Create or upgrade taskq's tables (safe to run again, and concurrently)");
   cmd->footer("Examples:\n  taskctl migrate\n  taskctl migrate status\n  taskctl --schema tenant_a migrate");
   auto* status = cmd->add_subcommand("status", "Show which migrations are applied and which are pending");
+  status->footer("Example:\n  taskctl migrate status");
   cmd->callback([&ctx, status] {
     ctx.action = [&ctx, status] {
       auto& client = ctx.client();

@@ -96,10 +96,11 @@ void add_drain(CLI::App& app, Context& ctx) {
         boost::json::array ids;
         for (const auto& j : report.waited_for) ids.emplace_back(j.id);
         boost::json::array qs(o->queues.begin(), o->queues.end());
-        print_json(boost::json::object{{"queues", qs},
-                                       {"paused", true},
-                                       {"waited_for", ids},
-                                       {"waited_seconds", std::chrono::duration<double>(report.waited).count()}});
+        print_json(boost::json::object{
+            {"queues", qs},
+            {"paused", true},
+            {"waited_for", ids},
+            {"waited_ms", std::chrono::duration_cast<std::chrono::milliseconds>(report.waited).count()}});
       }
       ctx.note("the queues stay paused; resume them with: taskctl resume " + names);
       return exit_ok;

@@ -11,7 +11,7 @@
 namespace taskq::ctl {
 namespace {
 
-void print_stats(Context& ctx, const std::vector<QueueStats>& stats) {
+void print_stats(Context& ctx, const std::vector<QueueStats>& stats, const std::optional<std::string>& only_queue) {
   if (ctx.output() == OutputFormat::table) {
     Table t({"QUEUE", "PAUSED", "SCHEDULED", "AVAILABLE", "RUNNING", "COMPLETED", "FAILED", "CANCELLED",
              "OLDEST_AVAILABLE", "FINISHED_1M"});
@@ -24,7 +24,7 @@ void print_stats(Context& ctx, const std::vector<QueueStats>& stats) {
                  : "-",
              std::to_string(s.finished_last_minute)});
     if (stats.empty())
-      ctx.note("no queues yet");
+      ctx.note(only_queue ? "queue '" + *only_queue + "' has no jobs and no settings" : "no queues yet");
     else
       t.print();
     return;
@@ -41,9 +41,10 @@ void print_stats(Context& ctx, const std::vector<QueueStats>& stats) {
                           {"failed", s.failed},
                           {"cancelled", s.cancelled},
                           {"finished_last_minute", s.finished_last_minute}};
-    o["oldest_available_age_seconds"] =
-        s.oldest_available_age ? boost::json::value(std::chrono::duration<double>(*s.oldest_available_age).count())
-                               : nullptr;
+    o["oldest_available_age_ms"] =
+        s.oldest_available_age
+            ? boost::json::value(std::chrono::duration_cast<std::chrono::milliseconds>(*s.oldest_available_age).count())
+            : nullptr;
     out.emplace_back(std::move(o));
   }
   print_json_values(ctx.output(), out);
@@ -68,7 +69,7 @@ void add_stats(CLI::App& app, Context& ctx) {
       std::optional<std::string> queue;
       if (!o->queue.empty()) queue = o->queue;
       if (o->watch == 0) {
-        print_stats(ctx, ctx.client().stats(queue));
+        print_stats(ctx, ctx.client().stats(queue), queue);
         return exit_ok;
       }
       const bool tty = ::isatty(STDOUT_FILENO) == 1;
@@ -78,7 +79,7 @@ void add_stats(CLI::App& app, Context& ctx) {
         if (ctx.output() == OutputFormat::table)
           std::cout << format_rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(SystemClock::instance().now()))
                     << "  (every " << o->watch << "s, Ctrl-C to stop)\n";
-        print_stats(ctx, stats);
+        print_stats(ctx, stats, queue);
         std::this_thread::sleep_for(std::chrono::duration<double>(o->watch));
       }
     };

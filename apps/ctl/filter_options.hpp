@@ -15,7 +15,7 @@ struct FilterOptions {
   std::string tag;
 
   void add_to(CLI::App& cmd) {
-    cmd.add_option("--queue", queues, "Only jobs of this queue (repeatable)");
+    cmd.add_option("--queue", queues, "Only jobs of this queue (repeatable)")->allow_extra_args(false);
     cmd.add_option("--state", states,
                    "Only jobs in these states, comma-separated: scheduled, available, running, "
                    "completed, failed, cancelled");

@@ -6,6 +6,27 @@
 #include "context.hpp"
 #include "taskq/core/error.hpp"
 
+namespace {
+
+// CLI11's message, except that an unknown command is named as such.
+std::string usage_message(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--database-url" || arg == "--schema" || arg == "--config" || arg == "-o" || arg == "--output") {
+      ++i;  // skip the option's value
+      continue;
+    }
+    if (arg.rfind("-", 0) == 0) continue;
+    bool known = false;
+    for (const auto* sub : app.get_subcommands({})) known = known || sub->get_name() == arg;
+    if (!known) return "unknown command '" + arg + "' (see taskctl --help for the commands)";
+    break;
+  }
+  return std::string(e.what()) + " (see taskctl --help)";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace taskq::ctl;
   Context ctx;
@@ -40,8 +61,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? exit_ok : exit_usage;
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);  // --help, --version
+    std::cerr << "taskctl: " << usage_message(app, e, argc, argv) << '\n';
+    return exit_usage;
   } catch (const taskq::Error& e) {
     std::cerr << "taskctl: " << e.what() << '\n';
     return exit_code_for(e.code());

@@ -80,13 +80,15 @@ TEST_CASE("job descriptions parse from JSON", "[json]") {
   CHECK(p.tags == std::vector<std::string>{"a", "b"});
   CHECK(p.metadata == R"({"k":"v"})");
   CHECK(enqueue_params_from_json_text(R"({"kind":"x","timeout":2.5})").timeout == std::chrono::milliseconds{2500});
-  CHECK(error_text([] { enqueue_params_from_json_text(R"({"kind":"x","colour":1})"); })
-            .rfind("unknown field \"colour\"", 0) == 0);
+  CHECK(error_text([] {
+          enqueue_params_from_json_text(R"({"kind":"x","colour":1})");
+        }).rfind("unknown field \"colour\"", 0) == 0);
   CHECK(error_text([] { enqueue_params_from_json_text(R"({"args":{}})"); }) == "kind: missing");
   CHECK(error_text([] { enqueue_params_from_json_text(R"({"kind":"x","priority":"high"})"); }) ==
         "priority: must be an integer");
-  CHECK(error_code([] { enqueue_params_from_json_text(R"({"kind":"x","run_at":"2026-11-23T10:00:00Z","in":"5m"})"); }) ==
-        Errc::invalid_input);
+  CHECK(error_code([] {
+          enqueue_params_from_json_text(R"({"kind":"x","run_at":"2026-11-23T10:00:00Z","in":"5m"})");
+        }) == Errc::invalid_input);
   CHECK(error_code([] { enqueue_params_from_json_text(R"([1])"); }) == Errc::invalid_input);
   CHECK(error_code([] { enqueue_params_from_json_text(R"({"kind":)"); }) == Errc::invalid_input);
 }

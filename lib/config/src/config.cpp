@@ -24,6 +24,21 @@ std::string get_string(const toml::node& n, const std::string& where, std::strin
   bad(where, key, "must be a string");
 }
 
+// A duration is a string ("5s", "1h30m") or a number of seconds.
+Duration get_duration(const toml::node& n, const std::string& where, std::string_view key) {
+  if (n.is_integer() || n.is_floating_point()) {
+    const double secs = n.value<double>().value_or(-1);
+    if (secs < 0) bad(where, key, "must not be negative");
+    return Duration{static_cast<std::int64_t>(secs * 1e6)};
+  }
+  if (!n.is_string()) bad(where, key, "must be a duration such as \"5s\" or a number of seconds");
+  try {
+    return parse_duration(*n.value<std::string>());
+  } catch (const Error& e) {
+    bad(where, key, e.what());
+  }
+}
+
 const std::vector<KeyHandler>& handlers() {
   static const std::vector<KeyHandler> table = {
       {{"database.url", "string", "\"\"",
@@ -38,11 +53,7 @@ const std::vector<KeyHandler>& handlers() {
       {{"database.connect_timeout", "duration", "\"5s\"",
         "How long to wait for a connection to PostgreSQL before giving up (whole seconds; at least 1s)."},
        [](Config& c, const toml::node& n, const std::string& w) {
-         try {
-           c.database.connect_timeout = parse_duration(get_string(n, w, "database.connect_timeout"));
-         } catch (const Error& e) {
-           bad(w, "database.connect_timeout", e.what());
-         }
+         c.database.connect_timeout = get_duration(n, w, "database.connect_timeout");
        }},
       {{"log.level", "string", "\"info\"", "Least severe level logged: trace, debug, info, warn, error, off."},
        [](Config& c, const toml::node& n, const std::string& w) { c.log.level = get_string(n, w, "log.level"); }},

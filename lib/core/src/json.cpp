@@ -113,7 +113,7 @@ EnqueueParams enqueue_params_from_json(const json::value& v) {
       p.priority = need_small_int("priority", val);
     } else if (key == "run_at") {
       if (!val.is_null()) p.run_at = parse_rfc3339(need_string("run_at", val));
-    } else if (key == "in" || key == "delay") {
+    } else if (key == "in") {
       if (!val.is_null()) p.delay = need_duration(key, val);
     } else if (key == "max_attempts") {
       p.max_attempts = need_small_int("max_attempts", val);

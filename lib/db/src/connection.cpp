@@ -46,6 +46,14 @@ std::string one_line(std::string_view text) {
   return out;
 }
 
+// The first line of a server error, without the "ERROR:" prefix and the LINE/HINT context.
+std::string primary_message(std::string_view text) {
+  std::string_view first = text.substr(0, text.find('\n'));
+  if (first.rfind("ERROR:", 0) == 0) first.remove_prefix(6);
+  while (!first.empty() && first.front() == ' ') first.remove_prefix(1);
+  return std::string(first);
+}
+
 }  // namespace
 
 std::string redact_url(std::string_view url) {
@@ -124,11 +132,15 @@ void rethrow_as_error(std::string_view context, std::string_view schema) {
     throw Error(Errc::unavailable, ctx + ": lost the connection to PostgreSQL: " + one_line(e.what()));
   } catch (const pqxx::sql_error& e) {
     const std::string state = e.sqlstate();
-    const std::string msg = one_line(e.what());
+    const std::string msg = primary_message(e.what());
     if (state == "42P01" || state == "3F000" || state == "42883")
       throw Error(Errc::not_migrated, ctx + ": schema '" + std::string(schema) +
                                           "' is missing or not migrated (run: taskctl migrate): " + msg);
-    if (state == "23505") throw Error(Errc::conflict, ctx + ": " + msg);
+    if (state == "23505") {
+      if (msg.find("jobs_unique_key_idx") != std::string::npos)
+        throw Error(Errc::conflict, ctx + ": another live job holds the same unique key; nothing was changed");
+      throw Error(Errc::conflict, ctx + ": " + msg);
+    }
     if (state.rfind("22", 0) == 0 || state.rfind("23", 0) == 0) throw Error(Errc::invalid_input, ctx + ": " + msg);
     if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03")
       throw Error(Errc::unavailable, ctx + ": " + msg);

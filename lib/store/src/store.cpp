@@ -19,36 +19,37 @@ namespace {
 
 // The columns of a full job row, in the order read_job() expects. `p` prefixes each column.
 std::string job_columns(std::string_view p) {
+  // '%' stands for the prefix. Empty tags, metadata and errors are stored as NULL.
+  static constexpr const char* cols[] = {"%id",
+                                         "%queue",
+                                         "%kind",
+                                         "%args::text",
+                                         "%state",
+                                         "%priority",
+                                         "%attempt",
+                                         "%max_attempts",
+                                         "%run_at",
+                                         "%created_at",
+                                         "%attempted_at",
+                                         "%finished_at",
+                                         "%worker_id",
+                                         "%timeout_ms",
+                                         "%unique_key",
+                                         "COALESCE(array_to_json(%tags)::text, '[]')",
+                                         "COALESCE(%metadata::text, '{}')",
+                                         "COALESCE(%errors::text, '[]')",
+                                         "%result::text",
+                                         "%progress::text",
+                                         "%cancel_requested_at"};
   std::string out;
-  const char* cols[] = {"id",
-                        "queue",
-                        "kind",
-                        "args::text",
-                        "state",
-                        "priority",
-                        "attempt",
-                        "max_attempts",
-                        "run_at",
-                        "created_at",
-                        "attempted_at",
-                        "finished_at",
-                        "worker_id",
-                        "timeout_ms",
-                        "unique_key",
-                        "array_to_json(tags)::text",
-                        "metadata::text",
-                        "errors::text",
-                        "result::text",
-                        "progress::text",
-                        "cancel_requested_at"};
   for (const char* c : cols) {
     if (!out.empty()) out += ", ";
-    std::string col = c;
-    if (col.rfind("array_to_json(", 0) == 0)
-      col = "array_to_json(" + std::string(p) + col.substr(14);
-    else
-      out += p;
-    out += col;
+    for (const char* q = c; *q; ++q) {
+      if (*q == '%')
+        out += p;
+      else
+        out += *q;
+    }
   }
   return out;
 }
@@ -65,7 +66,7 @@ std::string insert_one_sql() {
   return "WITH ins AS (INSERT INTO {schema}.jobs (queue, kind, args, state, priority, max_attempts, run_at, "
          "timeout_ms, unique_key, tags, metadata) "
          "SELECT $1, $2, $3::jsonb, CASE WHEN t.run_at > now() THEN 'scheduled' ELSE 'available' END, $4, $5, "
-         "t.run_at, $7, $8, $9::text[], $10::jsonb "
+         "t.run_at, $7, $8, NULLIF($9::text[], '{}'), NULLIF($10::jsonb, '{}') "
          "FROM (SELECT COALESCE($6::timestamptz, now() + COALESCE($11::bigint, 0) * interval '1 microsecond') AS "
          "run_at) t "
          "ON CONFLICT (unique_key) WHERE " +
@@ -87,7 +88,7 @@ constexpr std::string_view claim_sql =
     "UPDATE {schema}.jobs j SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), worker_id = $3 "
     "FROM picked WHERE j.id = picked.id "
     "RETURNING j.id, j.queue, j.kind, j.args::text, j.priority, j.attempt, j.max_attempts, j.timeout_ms, "
-    "j.metadata::text";
+    "COALESCE(j.metadata::text, '{}')";
 
 constexpr std::string_view complete_ok_sql =
     "UPDATE {schema}.jobs SET state = 'completed', finished_at = now() "
@@ -107,7 +108,8 @@ constexpr std::string_view complete_general_sql =
     "  finished_at = CASE WHEN d.new_state IN ('completed', 'failed', 'cancelled') THEN now() END, "
     "  run_at = CASE WHEN d.new_state IN ('available', 'scheduled') THEN d.run_at ELSE j.run_at END, "
     "  attempt = CASE WHEN d.outcome = 'snoozed' THEN GREATEST(j.attempt - 1, 0) ELSE j.attempt END, "
-    "  errors = CASE WHEN d.error IS NULL THEN j.errors ELSE j.errors || jsonb_build_array(d.error) END, "
+    "  errors = CASE WHEN d.error IS NULL THEN j.errors ELSE COALESCE(j.errors, '[]') || jsonb_build_array(d.error) "
+    "END, "
     "  result = COALESCE(d.result, j.result) "
     "  FROM decided d WHERE j.id = d.id AND j.state = 'running' AND j.worker_id = $6 "
     "  RETURNING j.queue, j.state) "
@@ -439,11 +441,14 @@ BulkInsertResult Store::insert_stream(const std::function<bool(EnqueueParams&)>&
           chunk += "\\N";
         chunk += '\t';
         if (p.tags.empty())
-          chunk += "{}";
+          chunk += "\\N";
         else
           sql::append_copy_field(chunk, sql::text_array(p.tags));
         chunk += '\t';
-        sql::append_copy_field(chunk, p.metadata);
+        if (p.metadata == "{}")
+          chunk += "\\N";
+        else
+          sql::append_copy_field(chunk, p.metadata);
         ++out.inserted;
         if (chunk.size() >= 64 * 1024) {
           writer.write_raw_line(chunk);
