@@ -16,13 +16,13 @@ struct EnqueueOptions {
   std::string kind;
   std::string args;
   std::string file;
-  std::string queue;
+  std::optional<std::string> queue;  // optional: an empty value given on purpose is an error, not a default
   int priority = default_priority;
-  std::string run_at;
-  std::string in;
+  std::optional<std::string> run_at;
+  std::optional<std::string> in;
   int max_attempts = default_max_attempts;
-  std::string timeout;
-  std::string unique_key;
+  std::optional<std::string> timeout;
+  std::optional<std::string> unique_key;
   std::vector<std::string> tags;
   std::vector<std::string> meta;
 };
@@ -31,14 +31,14 @@ EnqueueParams build_params(const EnqueueOptions& o) {
   EnqueueParams p;
   p.kind = o.kind;
   if (!o.args.empty()) p.args = o.args;
-  if (!o.queue.empty()) p.queue = o.queue;
+  if (o.queue) p.queue = *o.queue;
   p.priority = o.priority;
-  if (!o.run_at.empty() && !o.in.empty()) throw Error(Errc::invalid_input, "--run-at and --in: give one, not both");
-  if (!o.run_at.empty()) p.run_at = parse_rfc3339(o.run_at);
-  if (!o.in.empty()) p.delay = parse_duration(o.in);
+  if (o.run_at && o.in) throw Error(Errc::invalid_input, "--run-at and --in: give one, not both");
+  if (o.run_at) p.run_at = parse_rfc3339(*o.run_at);
+  if (o.in) p.delay = parse_duration(*o.in);
   p.max_attempts = o.max_attempts;
-  if (!o.timeout.empty()) p.timeout = parse_duration(o.timeout);
-  if (!o.unique_key.empty()) p.unique_key = o.unique_key;
+  if (o.timeout) p.timeout = parse_duration(*o.timeout);
+  p.unique_key = o.unique_key;
   p.tags = o.tags;
   if (!o.meta.empty()) {
     boost::json::object m;
@@ -55,6 +55,8 @@ EnqueueParams build_params(const EnqueueOptions& o) {
 
 int run_single(Context& ctx, const EnqueueOptions& o) {
   const EnqueueParams params = build_params(o);
+  // Validate before connecting, so bad input is exit 2 even when the database is down.
+  validate_enqueue(params, EnqueueLimits{ctx.config().jobs.max_args_bytes});
   const EnqueueResult r = ctx.client().enqueue(params);
   if (ctx.output() == OutputFormat::table) {
     std::cout << r.job.id << '\n';

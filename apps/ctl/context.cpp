@@ -29,13 +29,13 @@ int exit_code_for(Errc code) {
 const Config& Context::config() {
   if (!config_) {
     Config c;
-    if (!globals.config_path.empty())
-      c = load_config_file(globals.config_path);
+    if (globals.config_path)
+      c = load_config_file(*globals.config_path);
     else if (auto path = default_config_path())
       c = load_config_file(*path);
     apply_env_overrides(c);
-    if (!globals.database_url.empty()) c.database.url = globals.database_url;
-    if (!globals.schema.empty()) c.database.schema = globals.schema;
+    if (globals.database_url) c.database.url = *globals.database_url;
+    if (globals.schema) c.database.schema = *globals.schema;
     validate_config(c);
     config_ = std::move(c);
   }

@@ -17,9 +17,9 @@ namespace taskq::ctl {
 enum class OutputFormat { table, json, jsonl };
 
 struct GlobalOptions {
-  std::string database_url;
-  std::string schema;
-  std::string config_path;
+  std::optional<std::string> database_url;  // optional: `--schema ''` is an error, not the default
+  std::optional<std::string> schema;
+  std::optional<std::string> config_path;
   std::string output = "table";
   bool quiet = false;
 };

@@ -11,8 +11,8 @@ namespace taskq::ctl {
 struct FilterOptions {
   std::vector<std::string> queues;
   std::string states;
-  std::string kind;
-  std::string tag;
+  std::optional<std::string> kind;  // given, even empty: validated (an empty kind must not widen a cancel)
+  std::optional<std::string> tag;
 
   void add_to(CLI::App& cmd) {
     cmd.add_option("--queue", queues, "Only jobs of this queue (repeatable)")->allow_extra_args(false);
@@ -22,13 +22,13 @@ struct FilterOptions {
     cmd.add_option("--kind", kind, "Only jobs of this kind");
     cmd.add_option("--tag", tag, "Only jobs with this tag");
   }
-  [[nodiscard]] bool any() const { return !queues.empty() || !states.empty() || !kind.empty() || !tag.empty(); }
+  [[nodiscard]] bool any() const { return !queues.empty() || !states.empty() || kind.has_value() || tag.has_value(); }
   [[nodiscard]] JobFilter to_filter() const {
     JobFilter f;
     f.queues = queues;
     if (!states.empty()) f.states = parse_job_states(states);
-    if (!kind.empty()) f.kind = kind;
-    if (!tag.empty()) f.tag = tag;
+    f.kind = kind;
+    f.tag = tag;
     return f;
   }
 };

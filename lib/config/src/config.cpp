@@ -145,7 +145,10 @@ std::optional<std::string> default_config_path() {
 void apply_env_overrides(Config& config) {
   if (const char* v = std::getenv("TASKQ_DATABASE_URL"); v && *v) config.database.url = v;
   if (const char* v = std::getenv("TASKQ_SCHEMA"); v && *v) config.database.schema = v;
-  if (const char* v = std::getenv("TASKQ_LOG_LEVEL"); v && *v) config.log.level = v;
+  if (const char* v = std::getenv("TASKQ_LOG_LEVEL"); v && *v) {
+    config.log.level = v;
+    config.log_level_source = "environment variable TASKQ_LOG_LEVEL";
+  }
 }
 
 void validate_schema_name(std::string_view schema) {
@@ -165,7 +168,8 @@ void validate_config(const Config& config) {
   const auto& level = config.log.level;
   if (level != "trace" && level != "debug" && level != "info" && level != "warn" && level != "error" && level != "off")
     throw Error(Errc::invalid_input,
-                config.source + ": log.level: '" + level + "' is not one of trace, debug, info, warn, error, off");
+                (config.log_level_source.empty() ? config.source + ": log.level" : config.log_level_source) + ": '" +
+                    level + "' is not one of trace, debug, info, warn, error, off");
   if (config.log.format != "text" && config.log.format != "json")
     throw Error(Errc::invalid_input, config.source + ": log.format: '" + config.log.format + "' is not text or json");
   if (config.database.connect_timeout < std::chrono::seconds{1})

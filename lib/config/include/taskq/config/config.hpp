@@ -32,6 +32,7 @@ struct Config {
   LogConfig log;
   JobsConfig jobs;
   std::string source = "(defaults)";  // where it came from, for messages
+  std::string log_level_source;       // set when an environment variable overrides log.level
 };
 
 struct ConfigKey {
