@@ -33,8 +33,9 @@ void add_list(CLI::App& app, Context& ctx) {
         const Timestamp now = SystemClock::instance().now();
         for (const auto& j : jobs)
           t.add({std::to_string(j.id), j.queue, j.kind, to_string(j.state), std::to_string(j.priority),
-                 std::to_string(j.attempt) + "/" + std::to_string(j.max_attempts), format_rfc3339(j.run_at),
-                 relative_time(j.created_at, now), join(j.tags)});
+                 std::to_string(j.attempt) + "/" + std::to_string(j.max_attempts),
+                 format_rfc3339(std::chrono::floor<std::chrono::seconds>(j.run_at)), relative_time(j.created_at, now),
+                 join(j.tags)});
         if (jobs.empty())
           ctx.note("no jobs match");
         else

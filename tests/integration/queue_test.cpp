@@ -415,3 +415,24 @@ TEST_CASE("an unreachable database is reported as unavailable", "[db]") {
     CHECK(std::string(e.what()).find("127.0.0.1:1") != std::string::npos);
   }
 }
+
+TEST_CASE("a batch mixing default and custom jobs keeps line order and every field", "[enqueue][batch]") {
+  TestSchema s;
+  auto c = client_for(s);
+  std::string lines;
+  for (int i = 0; i < 300; ++i) {
+    // Runs of plain and custom lines, so the stream switches COPY column lists several times.
+    if ((i / 7) % 2 == 0)
+      lines += R"({"kind":"plain","args":{"i":)" + std::to_string(i) + "}}\n";
+    else
+      lines += R"({"kind":"custom","priority":2,"tags":["t"],"args":{"i":)" + std::to_string(i) + "}}\n";
+  }
+  std::istringstream in(lines);
+  CHECK(c->enqueue_jsonl(in, "mixed").inserted == 300);
+  // Ids follow line order: args.i rises with id.
+  CHECK(s.scalar("SELECT count(*) FROM (SELECT (args->>'i')::int AS i, row_number() OVER (ORDER BY id) - 1 AS n "
+                 "FROM jobs) x WHERE i <> n") == "0");
+  CHECK(s.scalar("SELECT count(*) FROM jobs WHERE kind = 'custom' AND priority = 2 AND tags = '{t}'") == "147");
+  CHECK(s.scalar("SELECT count(*) FROM jobs WHERE kind = 'plain' AND priority = 5 AND tags IS NULL AND "
+                 "state = 'available'") == "153");
+}

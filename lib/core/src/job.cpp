@@ -1,6 +1,6 @@
 #include "taskq/core/job.hpp"
 
-#include <boost/json/parse.hpp>
+#include "taskq/core/json.hpp"
 
 #include "taskq/core/error.hpp"
 
@@ -31,9 +31,7 @@ bool valid_utf8(std::string_view s) {
 }
 
 void check_json(std::string_view field, std::string_view text, bool must_be_object) {
-  boost::system::error_code ec;
-  auto v = boost::json::parse(text, ec);
-  if (ec) throw Error(Errc::invalid_input, std::string(field) + ": invalid JSON: " + ec.message());
+  const auto v = parse_json(field, text);
   if (must_be_object && !v.is_object())
     throw Error(Errc::invalid_input, std::string(field) + ": must be a JSON object");
 }

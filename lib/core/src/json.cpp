@@ -1,7 +1,9 @@
 #include "taskq/core/json.hpp"
 
+#include <boost/json/error.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/stream_parser.hpp>
 
 #include "taskq/core/error.hpp"
 
@@ -62,10 +64,21 @@ Duration need_duration(std::string_view field, const json::value& v) {
 }  // namespace
 
 json::value parse_json(std::string_view what, std::string_view text) {
+  // The stream parser tells how far it got, so the message can point at the bad byte.
+  json::stream_parser parser;
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) throw Error(Errc::invalid_input, std::string(what) + ": invalid JSON: " + ec.message());
-  return v;
+  const std::size_t used = parser.write_some(text.data(), text.size(), ec);
+  if (!ec && used < text.size()) ec = json::error::extra_data;
+  if (!ec) parser.finish(ec);
+  if (ec) {
+    const std::size_t at = std::min(used, text.size());
+    std::string near(text.substr(at, 20));
+    for (char& c : near)
+      if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    throw Error(Errc::invalid_input, std::string(what) + ": invalid JSON at byte " + std::to_string(at + 1) + ": " +
+                                         ec.message() + (near.empty() ? " (unexpected end)" : " near '" + near + "'"));
+  }
+  return parser.release();
 }
 
 json::object job_to_json(const Job& job) {

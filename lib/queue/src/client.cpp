@@ -68,7 +68,10 @@ BulkInsertResult Client::enqueue_jsonl(std::istream& in, const std::string& sour
         boost::json::monotonic_resource mr(buffer, sizeof buffer);
         boost::system::error_code ec;
         boost::json::value v = boost::json::parse(line, ec, &mr);
-        if (ec) throw Error(Errc::invalid_input, "invalid JSON: " + ec.message());
+        if (ec) {
+          parse_json("line", line);  // error path only: re-parse for a message with the position
+          throw Error(Errc::invalid_input, "invalid JSON: " + ec.message());
+        }
         p = enqueue_params_from_json(v);
         validate_enqueue(p, limits_, JsonCheck::already_parsed);
       } catch (const Error& e) {
