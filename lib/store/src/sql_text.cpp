@@ -2,16 +2,37 @@
 
 namespace taskq::sql {
 
+namespace {
+
+void append_element(std::string& out, std::string_view item) {
+  out += '"';
+  for (char c : item) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+}  // namespace
+
 std::string text_array(const std::vector<std::string>& items) {
   std::string out = "{";
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (i) out += ',';
-    out += '"';
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
+    append_element(out, items[i]);
+  }
+  out += '}';
+  return out;
+}
+
+std::string text_array(const std::vector<std::optional<std::string>>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    if (items[i])
+      append_element(out, *items[i]);
+    else
+      out += "NULL";
   }
   out += '}';
   return out;

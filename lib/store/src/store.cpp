@@ -278,14 +278,16 @@ struct Store::Impl {
     std::optional<std::int64_t> delay_us;
     if (p.delay) delay_us = p.delay->count();
     if (!p.unique_key) {
-      auto rows = tx.exec_params(sql(insert_plain_sql()), p.queue, p.kind, p.args, p.priority, p.max_attempts, run_at,
+      static const std::string plain_text = insert_plain_sql();
+      auto rows = tx.exec_params(sql(plain_text), p.queue, p.kind, p.args, p.priority, p.max_attempts, run_at,
                                  timeout_ms(p.timeout), sql::text_array(p.tags), p.metadata, delay_us);
       return {read_job(rows.at(0)), false};
     }
     // Retried: a concurrent insert of the same unique key that commits between our snapshot and
     // the conflict check leaves neither branch of the statement with a row.
     for (int attempt = 0; attempt < 3; ++attempt) {
-      auto rows = tx.exec_params(sql(insert_one_sql()), p.queue, p.kind, p.args, p.priority, p.max_attempts, run_at,
+      static const std::string unique_text = insert_one_sql();
+      auto rows = tx.exec_params(sql(unique_text), p.queue, p.kind, p.args, p.priority, p.max_attempts, run_at,
                                  timeout_ms(p.timeout), p.unique_key, sql::text_array(p.tags), p.metadata, delay_us);
       if (!rows.empty()) return {read_job(rows[0]), rows[0][21].as<bool>()};
     }
@@ -519,7 +521,7 @@ BulkInsertResult Store::insert_stream(const std::function<bool(EnqueueParams&)>&
     }
     if (!woken_queues.empty())
       tx.exec_params(impl_->sql("SELECT count(pg_notify('{schema_name}_insert', q)) FROM unnest($1::text[]) q"),
-                     sql::text_array({woken_queues.begin(), woken_queues.end()}));
+                     sql::text_array(std::vector<std::string>(woken_queues.begin(), woken_queues.end())));
     tx.commit();
   } catch (...) {
     impl_->fail("enqueue batch");
@@ -810,36 +812,18 @@ std::size_t Store::complete(std::int64_t worker_id, const std::vector<Outcome>& 
     }
     if (!general.empty()) {
       std::vector<JobId> ids;
-      std::vector<std::string> kinds, run_ats, errors, results;
-      // NULL elements are written as unquoted NULL in the array literal.
-      auto array_of = [](const std::vector<std::string>& items, const std::vector<bool>& nulls) {
-        std::string out = "{";
-        for (std::size_t i = 0; i < items.size(); ++i) {
-          if (i) out += ',';
-          if (nulls[i]) {
-            out += "NULL";
-            continue;
-          }
-          out += sql::text_array({items[i]}).substr(1, std::string::npos);
-          out.pop_back();
-        }
-        return out + "}";
-      };
-      std::vector<bool> run_null, err_null, res_null, no_null;
+      std::vector<std::string> kinds;
+      std::vector<std::optional<std::string>> run_ats, errors, results;
       for (const auto* o : general) {
         ids.push_back(o->id);
         kinds.emplace_back(outcome_name(o->kind));
-        no_null.push_back(false);
-        run_ats.push_back(o->run_at ? format_pg_timestamp(*o->run_at) : "");
-        run_null.push_back(!o->run_at);
-        errors.push_back(o->error.value_or(""));
-        err_null.push_back(!o->error);
-        results.push_back(o->result.value_or(""));
-        res_null.push_back(!o->result);
+        run_ats.push_back(o->run_at ? std::optional(format_pg_timestamp(*o->run_at)) : std::nullopt);
+        errors.push_back(o->error);
+        results.push_back(o->result);
       }
       const auto& stmt = impl_->prepare("taskq_complete_general", complete_general_sql);
-      auto r = tx.exec_prepared1(stmt, sql::int_array(ids), array_of(kinds, no_null), array_of(run_ats, run_null),
-                                 array_of(errors, err_null), array_of(results, res_null), worker_id);
+      auto r = tx.exec_prepared1(stmt, sql::int_array(ids), sql::text_array(kinds), sql::text_array(run_ats),
+                                 sql::text_array(errors), sql::text_array(results), worker_id);
       applied += r[0].as<std::size_t>();
     }
     tx.commit();
