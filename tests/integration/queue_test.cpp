@@ -283,7 +283,8 @@ TEST_CASE("outcomes: retry backs off, exhausts into failed, records errors and r
   const auto w = store.register_worker({"h", 1, {"default"}, 1, "t"});
   REQUIRE(store.claim(w, "default", 1).size() == 1);
   const auto later = SystemClock::instance().now() + std::chrono::hours{1};
-  CHECK(store.complete(w, {{id, Outcome::Kind::retry, std::nullopt, R"({"message":"boom","attempt":1})", later}}) == 1);
+  CHECK(store.complete(w, {{id, 0, Outcome::Kind::retry, std::nullopt, std::nullopt,
+                            R"({"message":"boom","attempt":1})", later}}) == 1);
   Job j = c->get_existing(id);
   CHECK(j.state == JobState::scheduled);
   CHECK(j.errors == R"([{"attempt": 1, "message": "boom"}])");
@@ -291,8 +292,9 @@ TEST_CASE("outcomes: retry backs off, exhausts into failed, records errors and r
   store.promote_due({"default"}, 10);
   REQUIRE(store.claim(w, "default", 1).size() == 1);
   // A report from another worker does not apply.
-  CHECK(store.complete(w + 1000, {{id, Outcome::Kind::completed}}) == 0);
-  store.complete(w, {{id, Outcome::Kind::retry, std::nullopt, R"({"message":"boom again"})", std::nullopt}});
+  CHECK(store.complete(w + 1000, {{id, 0, Outcome::Kind::completed}}) == 0);
+  store.complete(
+      w, {{id, 0, Outcome::Kind::retry, std::nullopt, std::nullopt, R"({"message":"boom again"})", std::nullopt}});
   j = c->get_existing(id);
   CHECK(j.state == JobState::failed);
   CHECK(j.finished_at.has_value());
@@ -303,7 +305,7 @@ TEST_CASE("outcomes: retry backs off, exhausts into failed, records errors and r
   CHECK(j.state == JobState::available);
   CHECK(j.max_attempts == 3);
   REQUIRE(store.claim(w, "default", 1).size() == 1);
-  store.complete(w, {{id, Outcome::Kind::completed, R"({"ok":true})"}});
+  store.complete(w, {{id, 0, Outcome::Kind::completed, std::nullopt, R"({"ok":true})"}});
   j = c->get_existing(id);
   CHECK(j.state == JobState::completed);
   CHECK(j.result == R"({"ok": true})");
@@ -330,7 +332,8 @@ TEST_CASE("cancel: waiting jobs end, running jobs get a request; bad ids change 
   CHECK(c->get_existing(b).state == JobState::cancelled);
   CHECK(error_of([&] { c->cancel({b}, false); }) == Errc::conflict);
   // The worker's retry of a job with a cancel request ends it as cancelled.
-  store.complete(w, {{a, Outcome::Kind::retry, std::nullopt, R"({"message":"killed"})", std::nullopt}});
+  store.complete(w,
+                 {{a, 0, Outcome::Kind::retry, std::nullopt, std::nullopt, R"({"message":"killed"})", std::nullopt}});
   CHECK(c->get_existing(a).state == JobState::cancelled);
   CHECK(error_of([&] { c->retry({999999}, false); }) == Errc::not_found);
 }

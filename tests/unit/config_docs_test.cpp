@@ -131,6 +131,16 @@ TEST_CASE("the man page documents every key with its default", "[config][docs]")
   }
 }
 
+TEST_CASE("the man page documents every [kinds.NAME] key with its default", "[config][docs]") {
+  const std::string man = read_file(man_path());
+  REQUIRE_FALSE(kind_keys().empty());
+  for (const auto& key : kind_keys()) {
+    INFO("key " << key.name << " in " << man_path().string());
+    CHECK(contains(man, ".B " + std::string(key.name) + "\nType: " + std::string(key.type) + ".\nDefault: " +
+                            std::string(key.default_value) + "."));
+  }
+}
+
 TEST_CASE("the sample config loads and equals the defaults", "[config][docs]") {
   const Config loaded = load_config_file(example_path().string());
   const Config defaults;
@@ -140,6 +150,13 @@ TEST_CASE("the sample config loads and equals the defaults", "[config][docs]") {
   CHECK(loaded.log.level == defaults.log.level);
   CHECK(loaded.log.format == defaults.log.format);
   CHECK(loaded.jobs.max_args_bytes == defaults.jobs.max_args_bytes);
+  CHECK(loaded.worker.queues == defaults.worker.queues);
+  CHECK(loaded.worker.shutdown_timeout == defaults.worker.shutdown_timeout);
+  CHECK(loaded.worker.heartbeat_interval == defaults.worker.heartbeat_interval);
+  CHECK(loaded.worker.poll_interval == defaults.worker.poll_interval);
+  CHECK(loaded.worker.delete_completed == defaults.worker.delete_completed);
+  CHECK(loaded.kinds.empty());
+  CHECK_NOTHROW(validate_worker_config(loaded));
   CHECK(loaded.source == example_path().string());
   CHECK_NOTHROW(validate_config(loaded));
 }

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "taskq/core/error.hpp"
+#include "taskq/core/job.hpp"
 
 namespace taskq {
 namespace {
@@ -39,6 +40,80 @@ Duration get_duration(const toml::node& n, const std::string& where, std::string
   }
 }
 
+Duration get_duration_at_least(const toml::node& n, const std::string& where, std::string_view key, Duration min,
+                               const char* min_text) {
+  const Duration d = get_duration(n, where, key);
+  if (d < min) bad(where, key, std::string("must be at least ") + min_text);
+  return d;
+}
+
+std::int64_t get_int(const toml::node& n, const std::string& where, std::string_view key, std::int64_t min,
+                     std::int64_t max) {
+  auto v = n.value<std::int64_t>();
+  if (!v || !n.is_integer()) bad(where, key, "must be an integer");
+  if (*v < min || *v > max) bad(where, key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  return *v;
+}
+
+bool get_bool(const toml::node& n, const std::string& where, std::string_view key) {
+  if (!n.is_boolean()) bad(where, key, "must be true or false");
+  return *n.value<bool>();
+}
+
+const toml::table& get_table(const toml::node& n, const std::string& where, std::string_view key) {
+  const auto* t = n.as_table();
+  if (!t) bad(where, key, "must be a table, e.g. { name = value }");
+  return *t;
+}
+
+// "512MiB", "1GiB", "100MB", "4096" or an integer: bytes. KiB/MiB/GiB/TiB are 1024-based,
+// KB/MB/GB/TB 1000-based.
+std::uint64_t get_size(const toml::node& n, const std::string& where, std::string_view key) {
+  if (n.is_integer()) {
+    const auto v = *n.value<std::int64_t>();
+    if (v < 1) bad(where, key, "must be at least 1 byte");
+    return static_cast<std::uint64_t>(v);
+  }
+  if (!n.is_string()) bad(where, key, "must be a size such as \"512MiB\" or a number of bytes");
+  const std::string text = *n.value<std::string>();
+  std::size_t pos = 0;
+  while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') ++pos;
+  if (pos == 0 || pos > 18) bad(where, key, "'" + text + "' is not a size such as \"512MiB\" or \"1GiB\"");
+  const std::uint64_t number = std::stoull(text.substr(0, pos));
+  std::string unit = text.substr(pos);
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  static const std::pair<const char*, std::uint64_t> units[] = {{"", 1},
+                                                                {"B", 1},
+                                                                {"KiB", 1ULL << 10},
+                                                                {"MiB", 1ULL << 20},
+                                                                {"GiB", 1ULL << 30},
+                                                                {"TiB", 1ULL << 40},
+                                                                {"KB", 1000ULL},
+                                                                {"MB", 1000000ULL},
+                                                                {"GB", 1000000000ULL},
+                                                                {"TB", 1000000000000ULL}};
+  for (const auto& [name, factor] : units)
+    if (unit == name) {
+      if (number == 0) bad(where, key, "must be at least 1 byte");
+      if (number > (~0ULL) / factor) bad(where, key, "'" + text + "' is too large");
+      return number * factor;
+    }
+  bad(where, key, "unknown unit in '" + text + "' (use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)");
+}
+
+std::vector<std::pair<std::string, std::string>> get_string_table(const toml::node& n, const std::string& where,
+                                                                  std::string_view key, bool env_names) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, value] : get_table(n, where, key)) {
+    const std::string k = std::string(key) + "." + std::string(name.str());
+    if (!value.is_string()) bad(where, k, "must be a string");
+    if (env_names && (name.str().empty() || name.str().find('=') != std::string_view::npos))
+      bad(where, k, "an environment variable name must be non-empty and contain no '='");
+    out.emplace_back(std::string(name.str()), *value.value<std::string>());
+  }
+  return out;
+}
+
 const std::vector<KeyHandler>& handlers() {
   static const std::vector<KeyHandler> table = {
       {{"database.url", "string", "\"\"",
@@ -67,6 +142,48 @@ const std::vector<KeyHandler>& handlers() {
          if (*v < 2 || *v > 256LL * 1024 * 1024) bad(w, "jobs.max_args_bytes", "must be between 2 and 268435456");
          c.jobs.max_args_bytes = static_cast<std::size_t>(*v);
        }},
+      {{"worker.queues", "table", "{ default = 16 }",
+        "The queues taskq-workerd serves, each with the most jobs it runs at once in this process "
+        "(1 to 10000). At least one."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         std::map<std::string, int> queues;
+         for (const auto& [name, value] : get_table(n, w, "worker.queues")) {
+           const std::string key = "worker.queues." + std::string(name.str());
+           try {
+             validate_name("queue", name.str());
+           } catch (const Error& e) {
+             bad(w, key, e.what());
+           }
+           queues[std::string(name.str())] = static_cast<int>(get_int(value, w, key, 1, 10000));
+         }
+         if (queues.empty()) bad(w, "worker.queues", "needs at least one queue, e.g. { default = 16 }");
+         c.worker.queues = std::move(queues);
+       }},
+      {{"worker.shutdown_timeout", "duration", "\"30s\"",
+        "On SIGTERM, how long running jobs may finish before they are stopped and returned to the queue."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.worker.shutdown_timeout = get_duration(n, w, "worker.shutdown_timeout");
+       }},
+      {{"worker.heartbeat_interval", "duration", "\"2s\"",
+        "How often the worker records that it is alive (at least 100ms). Rescue treats a worker whose "
+        "heartbeat is older than its grace as dead."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.worker.heartbeat_interval =
+             get_duration_at_least(n, w, "worker.heartbeat_interval", std::chrono::milliseconds{100}, "100ms");
+       }},
+      {{"worker.poll_interval", "duration", "\"1s\"",
+        "Safety poll (at least 10ms): wake-ups come from LISTEN/NOTIFY; this also paces the promotion of "
+        "due scheduled jobs and the check for missed cancel requests."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.worker.poll_interval =
+             get_duration_at_least(n, w, "worker.poll_interval", std::chrono::milliseconds{10}, "10ms");
+       }},
+      {{"worker.delete_completed", "boolean", "false",
+        "Delete a job's row when it completes instead of keeping it as completed (failed and cancelled "
+        "jobs are kept)."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.worker.delete_completed = get_bool(n, w, "worker.delete_completed");
+       }},
   };
   return table;
 }
@@ -77,7 +194,125 @@ std::string where_of(std::string_view source, const toml::node& n) {
   return w;
 }
 
+// One [kinds.NAME] table.
+KindConfig parse_kind(std::string_view name, const toml::node& node, std::string_view source) {
+  const std::string prefix = "kinds." + std::string(name);
+  const std::string where0 = where_of(source, node);
+  const auto* table = node.as_table();
+  if (!table) bad(where0, prefix, "expected a [" + prefix + "] table");
+  try {
+    validate_name("kind", name);
+  } catch (const Error& e) {
+    bad(where0, prefix, e.what());
+  }
+  if (name == "noop" || name == "sleep" || name == "fail")
+    bad(where0, prefix, "'" + std::string(name) + "' is a built-in kind and cannot be redefined");
+  KindConfig k;
+  k.name = std::string(name);
+  k.line = static_cast<int>(node.source().begin.line);
+  for (const auto& [key_name, value] : *table) {
+    const std::string key = prefix + "." + std::string(key_name.str());
+    const std::string w = where_of(source, value);
+    const std::string_view kn = key_name.str();
+    if (kn == "exec") {
+      const auto* arr = value.as_array();
+      if (!arr || arr->empty()) bad(w, key, "must be a non-empty array of strings, e.g. [\"/usr/bin/convert\", \"-\"]");
+      for (const auto& item : *arr) {
+        if (!item.is_string()) bad(w, key, "must be an array of strings");
+        k.exec.push_back(*item.value<std::string>());
+      }
+      if (k.exec.front().empty()) bad(w, key, "the program (first element) must not be empty");
+    } else if (kn == "http") {
+      HttpHandlerConfig h;
+      bool has_url = false;
+      for (const auto& [hk, hv] : get_table(value, w, key)) {
+        const std::string sub = key + "." + std::string(hk.str());
+        const std::string hw = where_of(source, hv);
+        if (hk.str() == "url") {
+          h.url = get_string(hv, hw, sub);
+          if (h.url.rfind("https://", 0) == 0)
+            bad(hw, sub, "only http:// URLs are supported (no TLS in the worker yet)");
+          if (h.url.rfind("http://", 0) != 0 || h.url.size() <= 7)
+            bad(hw, sub, "must be an http:// URL such as \"http://127.0.0.1:9000/hooks\"");
+          has_url = true;
+        } else if (hk.str() == "timeout") {
+          h.timeout = get_duration(hv, hw, sub);
+          if (h.timeout <= Duration{}) bad(hw, sub, "must be greater than 0");
+        } else if (hk.str() == "headers") {
+          h.headers = get_string_table(hv, hw, sub, false);
+        } else {
+          bad(hw, sub, "unknown key (http takes url, timeout, headers)");
+        }
+      }
+      if (!has_url) bad(w, key, "needs a url");
+      k.http = std::move(h);
+    } else if (kn == "timeout") {
+      k.timeout = get_duration(value, w, key);
+      if (*k.timeout <= Duration{}) bad(w, key, "must be greater than 0");
+    } else if (kn == "max_attempts") {
+      k.max_attempts = static_cast<int>(get_int(value, w, key, 1, 1000));
+    } else if (kn == "backoff") {
+      if (value.is_string() && *value.value<std::string>() == "exponential") {
+        k.backoff = BackoffConfig{};
+      } else {
+        const Duration d = get_duration(value, w, key);
+        if (d <= Duration{}) bad(w, key, "must be \"exponential\" or a delay greater than 0");
+        k.backoff = BackoffConfig{false, d};
+      }
+    } else if (kn == "kill_grace") {
+      k.kill_grace = get_duration(value, w, key);
+    } else if (kn == "env") {
+      k.env = get_string_table(value, w, key, true);
+    } else if (kn == "working_dir") {
+      k.working_dir = get_string(value, w, key);
+      if (k.working_dir->empty()) bad(w, key, "must not be empty");
+    } else if (kn == "limits") {
+      for (const auto& [lk, lv] : get_table(value, w, key)) {
+        const std::string sub = key + "." + std::string(lk.str());
+        const std::string lw = where_of(source, lv);
+        if (lk.str() == "memory") {
+          k.limits.memory_bytes = get_size(lv, lw, sub);
+        } else if (lk.str() == "cpu") {
+          const Duration d = get_duration(lv, lw, sub);
+          if (d < std::chrono::seconds{1}) bad(lw, sub, "must be at least 1s");
+          k.limits.cpu_seconds = static_cast<std::uint64_t>((d.count() + 999999) / 1000000);
+        } else if (lk.str() == "open_files") {
+          k.limits.open_files = static_cast<std::uint64_t>(get_int(lv, lw, sub, 1, 1048576));
+        } else {
+          bad(lw, sub, "unknown key (limits takes memory, cpu, open_files)");
+        }
+      }
+    } else {
+      bad(w, key, "unknown key (see man taskq.toml)");
+    }
+  }
+  if (k.exec.empty() && !k.http) bad(where0, prefix, "needs exec = [...] or http = { url = ... }");
+  if (!k.exec.empty() && k.http) bad(where0, prefix, "has both exec and http; choose one");
+  return k;
+}
+
 }  // namespace
+
+const std::vector<ConfigKey>& kind_keys() {
+  static const std::vector<ConfigKey> keys = {
+      {"kinds.NAME.exec", "array of strings", "(none)",
+       "Program and arguments run for each job of the kind, one process per job (see man taskq-workerd). "
+       "A kind has exec or http."},
+      {"kinds.NAME.http", "table", "(none)",
+       "POST each job to a URL: { url = \"http://...\", timeout = \"30s\", headers = { ... } }."},
+      {"kinds.NAME.timeout", "duration", "(none)", "Longest one attempt may run; a job's own timeout wins."},
+      {"kinds.NAME.max_attempts", "integer", "(none)",
+       "Attempts (1 to 1000) for jobs enqueued with the default max_attempts (25); a job's own value wins."},
+      {"kinds.NAME.backoff", "string or duration", "\"exponential\"",
+       "Delay before a retry: exponential (attempt^4 seconds, +-10% jitter, at most 24h) or a fixed delay."},
+      {"kinds.NAME.kill_grace", "duration", "\"10s\"", "Time between SIGTERM and SIGKILL when a job is stopped."},
+      {"kinds.NAME.env", "table", "{}", "Environment variables added for the handler process."},
+      {"kinds.NAME.working_dir", "string", "(the worker's)", "Working directory of the handler process."},
+      {"kinds.NAME.limits", "table", "{}",
+       "Resource limits of the handler process: memory (RLIMIT_AS), cpu (RLIMIT_CPU), open_files (RLIMIT_NOFILE)."},
+  };
+  return keys;
+}
 
 const std::vector<ConfigKey>& config_keys() {
   static const std::vector<ConfigKey> keys = [] {
@@ -102,18 +337,36 @@ Config parse_config(std::string_view toml_text, std::string_view source_name) {
     const std::string where = where_of(source_name, node);
     const auto* table = node.as_table();
     if (!table) bad(where, section.str(), "expected a [section] table");
+    // [worker] and [kinds.*] belong to taskq-workerd: their errors are kept for
+    // validate_worker_config(), so a typo there does not stop taskctl.
+    const bool worker_section = section.str() == "worker" || section.str() == "kinds";
+    if (section.str() == "kinds") {
+      for (const auto& [name, kind] : *table) {
+        try {
+          config.kinds[std::string(name.str())] = parse_kind(name.str(), kind, source_name);
+        } catch (const Error& e) {
+          config.worker_errors.emplace_back(e.what());
+        }
+      }
+      continue;
+    }
     for (const auto& [key, value] : *table) {
       const std::string full = std::string(section.str()) + "." + std::string(key.str());
       const KeyHandler* handler = nullptr;
       for (const auto& h : handlers())
         if (h.key.name == full) handler = &h;
-      if (!handler) {
-        // Sections of other components are theirs to validate; only our own keys are checked.
-        if (section.str() == "database" || section.str() == "log" || section.str() == "jobs")
-          bad(where_of(source_name, value), full, "unknown key (see man taskq.toml)");
-        continue;
+      try {
+        if (!handler) {
+          // Sections of other components are theirs to validate; only our own keys are checked.
+          if (section.str() == "database" || section.str() == "log" || section.str() == "jobs" || worker_section)
+            bad(where_of(source_name, value), full, "unknown key (see man taskq.toml)");
+          continue;
+        }
+        handler->apply(config, value, where_of(source_name, value));
+      } catch (const Error& e) {
+        if (!worker_section) throw;
+        config.worker_errors.emplace_back(e.what());
       }
-      handler->apply(config, value, where_of(source_name, value));
     }
   }
   return config;
@@ -174,6 +427,32 @@ void validate_config(const Config& config) {
     throw Error(Errc::invalid_input, config.source + ": log.format: '" + config.log.format + "' is not text or json");
   if (config.database.connect_timeout < std::chrono::seconds{1})
     throw Error(Errc::invalid_input, config.source + ": database.connect_timeout: must be at least 1s");
+}
+
+void validate_worker_config(const Config& config) {
+  if (!config.worker_errors.empty()) {
+    std::string all = config.worker_errors.front();
+    for (std::size_t i = 1; i < config.worker_errors.size(); ++i) all += "\n" + config.worker_errors[i];
+    throw Error(Errc::invalid_input, all);
+  }
+  const auto where = config.source + ": ";
+  if (config.worker.queues.empty())
+    throw Error(Errc::invalid_input, where + "worker.queues: needs at least one queue, e.g. { default = 16 }");
+  for (const auto& [name, limit] : config.worker.queues)
+    if (limit < 1 || limit > 10000)
+      throw Error(Errc::invalid_input, where + "worker.queues." + name + ": must be between 1 and 10000");
+  if (config.worker.heartbeat_interval < std::chrono::milliseconds{100})
+    throw Error(Errc::invalid_input, where + "worker.heartbeat_interval: must be at least 100ms");
+  if (config.worker.poll_interval < std::chrono::milliseconds{10})
+    throw Error(Errc::invalid_input, where + "worker.poll_interval: must be at least 10ms");
+  if (config.worker.shutdown_timeout < Duration{})
+    throw Error(Errc::invalid_input, where + "worker.shutdown_timeout: must not be negative");
+  for (const auto& [name, k] : config.kinds) {
+    const std::string at = config.source + (k.line > 0 ? ":" + std::to_string(k.line) : "") + ": kinds." + name;
+    if (k.exec.empty() && !k.http)
+      throw Error(Errc::invalid_input, at + ": needs exec = [...] or http = { url = ... }");
+    if (!k.exec.empty() && k.http) throw Error(Errc::invalid_input, at + ": has both exec and http; choose one");
+  }
 }
 
 }  // namespace taskq

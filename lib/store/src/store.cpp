@@ -1,9 +1,13 @@
 #include "taskq/store/store.hpp"
 
+#include <poll.h>
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <pqxx/pqxx>
 #include <pqxx/tablewriter>
+
+#include <cerrno>
+#include <cstring>
 #include <set>
 
 #include "sql_text.hpp"
@@ -104,24 +108,34 @@ constexpr std::string_view claim_sql =
     "RETURNING j.id, j.queue, j.kind, j.args::text, j.priority, j.attempt, j.max_attempts, j.timeout_ms, "
     "COALESCE(j.metadata::text, '{}')";
 
+// Outcomes apply only to jobs still running for the reporting worker on the reported attempt (0:
+// any), so an outcome delivered twice, or after a rescue handed the job to another run, is a no-op.
 constexpr std::string_view complete_ok_sql =
-    "UPDATE {schema}.jobs SET state = 'completed', finished_at = now() "
-    "WHERE id = ANY($1::bigint[]) AND state = 'running' AND worker_id = $2";
+    "UPDATE {schema}.jobs j SET state = 'completed', finished_at = now() "
+    "FROM unnest($1::bigint[], $3::int[]) AS u(id, attempt) "
+    "WHERE j.id = u.id AND j.state = 'running' AND j.worker_id = $2 AND (u.attempt = 0 OR j.attempt = u.attempt)";
+
+constexpr std::string_view complete_delete_sql =
+    "DELETE FROM {schema}.jobs j USING unnest($1::bigint[], $3::int[]) AS u(id, attempt) "
+    "WHERE j.id = u.id AND j.state = 'running' AND j.worker_id = $2 AND (u.attempt = 0 OR j.attempt = u.attempt)";
 
 constexpr std::string_view complete_general_sql =
-    "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[]) "
-    "  AS u(id, outcome, run_at, error, result)), "
+    "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], "
+    "  $7::int[], $8::int[]) AS u(id, outcome, run_at, error, result, attempt, max_attempts)), "
     "decided AS (SELECT j.id, u.outcome, COALESCE(u.run_at, now()) AS run_at, u.error, u.result, "
+    "  COALESCE(u.max_attempts, j.max_attempts) AS max_attempts, "
     "  CASE WHEN u.outcome IN ('completed', 'failed', 'cancelled') THEN u.outcome "
     "       WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled' "
-    "       WHEN u.outcome = 'retry' AND j.attempt >= j.max_attempts THEN 'failed' "
+    "       WHEN u.outcome = 'retry' AND j.attempt >= COALESCE(u.max_attempts, j.max_attempts) THEN 'failed' "
     "       WHEN COALESCE(u.run_at, now()) <= now() THEN 'available' "
     "       ELSE 'scheduled' END AS new_state "
-    "  FROM {schema}.jobs j JOIN u ON u.id = j.id WHERE j.state = 'running' AND j.worker_id = $6), "
+    "  FROM {schema}.jobs j JOIN u ON u.id = j.id WHERE j.state = 'running' AND j.worker_id = $6 "
+    "  AND (u.attempt = 0 OR j.attempt = u.attempt)), "
     "done AS (UPDATE {schema}.jobs j SET state = d.new_state, "
     "  finished_at = CASE WHEN d.new_state IN ('completed', 'failed', 'cancelled') THEN now() END, "
     "  run_at = CASE WHEN d.new_state IN ('available', 'scheduled') THEN d.run_at ELSE j.run_at END, "
-    "  attempt = CASE WHEN d.outcome = 'snoozed' THEN GREATEST(j.attempt - 1, 0) ELSE j.attempt END, "
+    "  attempt = CASE WHEN d.outcome IN ('snoozed', 'returned') THEN GREATEST(j.attempt - 1, 0) ELSE j.attempt END, "
+    "  max_attempts = d.max_attempts, "
     "  errors = CASE WHEN d.error IS NULL THEN j.errors ELSE COALESCE(j.errors, '[]') || jsonb_build_array(d.error) "
     "END, "
     "  result = COALESCE(d.result, j.result) "
@@ -130,6 +144,37 @@ constexpr std::string_view complete_general_sql =
     "SELECT (SELECT count(*) FROM done), "
     "  (SELECT count(*) FROM (SELECT pg_notify('{schema_name}_insert', q.queue) "
     "     FROM (SELECT DISTINCT queue FROM done WHERE state = 'available') q) n)";
+
+constexpr std::string_view progress_sql =
+    "UPDATE {schema}.jobs j SET progress = u.progress "
+    "FROM unnest($1::bigint[], $2::int[], $3::jsonb[]) AS u(id, attempt, progress) "
+    "WHERE j.id = u.id AND j.state = 'running' AND j.worker_id = $4 AND (u.attempt = 0 OR j.attempt = u.attempt)";
+
+// Jobs of workers whose heartbeat stopped: a failed attempt ("worker lost"), then the default
+// backoff, failed when out of attempts, or cancelled when a cancel was requested.
+constexpr std::string_view rescue_sql =
+    "WITH lost AS (SELECT j.id, j.worker_id AS wid, w.host, w.pid, w.heartbeat_at FROM {schema}.jobs j "
+    "  LEFT JOIN {schema}.workers w ON w.id = j.worker_id "
+    "  WHERE j.state = 'running' AND (w.id IS NULL OR w.heartbeat_at < now() - $1::bigint * interval '1 microsecond') "
+    "  ORDER BY j.id LIMIT $2 FOR UPDATE OF j SKIP LOCKED), "
+    "decided AS (SELECT j.id, l.wid, l.host, l.pid, l.heartbeat_at, "
+    "  CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled' WHEN j.attempt >= j.max_attempts THEN 'failed' "
+    "       ELSE 'scheduled' END AS new_state "
+    "  FROM {schema}.jobs j JOIN lost l ON l.id = j.id), "
+    "done AS (UPDATE {schema}.jobs j SET state = d.new_state, "
+    "  finished_at = CASE WHEN d.new_state = 'scheduled' THEN NULL ELSE now() END, "
+    "  run_at = CASE WHEN d.new_state = 'scheduled' THEN now() + power(j.attempt, 4) * interval '1 second' "
+    "           ELSE j.run_at END, "
+    "  errors = COALESCE(j.errors, '[]') || jsonb_build_array(jsonb_build_object('at', now(), 'attempt', j.attempt, "
+    "    'message', CASE WHEN d.host IS NULL THEN format('worker lost: worker %s is no longer registered', d.wid) "
+    "      ELSE format('worker lost: worker %s (%s pid %s) last heartbeat at %s', d.wid, d.host, d.pid, "
+    "      to_char(d.heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) END)) "
+    "  FROM decided d WHERE j.id = d.id AND $3::bool = false "
+    "  RETURNING j.id, j.queue, j.kind, j.state) "
+    "SELECT id, queue, kind, state FROM done "
+    "UNION ALL SELECT d.id, j.queue, j.kind, d.new_state FROM decided d JOIN {schema}.jobs j ON j.id = d.id "
+    "  WHERE $3::bool "
+    "ORDER BY 1";
 
 constexpr std::string_view promote_sql =
     "WITH due AS (SELECT id FROM {schema}.jobs WHERE state = 'scheduled' AND run_at <= now() "
@@ -237,6 +282,8 @@ const char* outcome_name(Outcome::Kind k) {
       return "snoozed";
     case Outcome::Kind::cancelled:
       return "cancelled";
+    case Outcome::Kind::returned:
+      return "returned";
   }
   return "failed";
 }
@@ -252,10 +299,24 @@ std::string id_list(const std::vector<JobId>& ids, std::size_t max = 10) {
 
 // ---------------------------------------------------------------------------------------------
 
+// Collects notifications of one channel into the store's pending list.
+class Receiver final : public pqxx::notification_receiver {
+ public:
+  Receiver(pqxx::connection_base& c, const std::string& channel, std::string event, std::vector<Notification>& sink)
+      : pqxx::notification_receiver(c, channel), event_(std::move(event)), sink_(sink) {}
+  void operator()(const std::string& payload, int /*backend_pid*/) override { sink_.push_back({event_, payload}); }
+
+ private:
+  std::string event_;
+  std::vector<Notification>& sink_;
+};
+
 struct Store::Impl {
   StoreOptions options;
   std::unique_ptr<pqxx::connection> conn;
   std::set<std::string> prepared;
+  std::vector<Notification> pending;
+  std::vector<std::unique_ptr<Receiver>> receivers;  // after conn: destroyed first
 
   std::string sql(std::string_view text) const { return db::with_schema(text, options.schema); }
 
@@ -793,43 +854,170 @@ std::vector<Job> Store::claim(std::int64_t worker_id, const std::string& queue, 
   }
 }
 
-std::size_t Store::complete(std::int64_t worker_id, const std::vector<Outcome>& outcomes) {
+std::size_t Store::complete(std::int64_t worker_id, const std::vector<Outcome>& outcomes, bool delete_completed) {
   if (outcomes.empty()) return 0;
   try {
-    std::vector<JobId> plain;
+    std::vector<JobId> plain_ids;
+    std::vector<std::int64_t> plain_attempts;
     std::vector<const Outcome*> general;
     for (const auto& o : outcomes) {
-      if (o.kind == Outcome::Kind::completed && !o.result && !o.error)
-        plain.push_back(o.id);
-      else
+      if (o.kind == Outcome::Kind::completed && (delete_completed || (!o.result && !o.error))) {
+        plain_ids.push_back(o.id);
+        plain_attempts.push_back(o.attempt);
+      } else {
         general.push_back(&o);
+      }
     }
     std::size_t applied = 0;
     pqxx::work tx(*impl_->conn);
-    if (!plain.empty()) {
-      const auto& stmt = impl_->prepare("taskq_complete_ok", complete_ok_sql);
-      applied += tx.exec_prepared(stmt, sql::int_array(plain), worker_id).affected_rows();
+    if (!plain_ids.empty()) {
+      const auto& stmt = delete_completed ? impl_->prepare("taskq_complete_delete", complete_delete_sql)
+                                          : impl_->prepare("taskq_complete_ok", complete_ok_sql);
+      applied +=
+          tx.exec_prepared(stmt, sql::int_array(plain_ids), worker_id, sql::int_array(plain_attempts)).affected_rows();
     }
     if (!general.empty()) {
       std::vector<JobId> ids;
+      std::vector<std::int64_t> attempts;
       std::vector<std::string> kinds;
-      std::vector<std::optional<std::string>> run_ats, errors, results;
+      std::vector<std::optional<std::string>> run_ats, errors, results, max_attempts;
       for (const auto* o : general) {
         ids.push_back(o->id);
+        attempts.push_back(o->attempt);
         kinds.emplace_back(outcome_name(o->kind));
         run_ats.push_back(o->run_at ? std::optional(format_pg_timestamp(*o->run_at)) : std::nullopt);
         errors.push_back(o->error);
         results.push_back(o->result);
+        max_attempts.push_back(o->max_attempts ? std::optional(std::to_string(*o->max_attempts)) : std::nullopt);
       }
       const auto& stmt = impl_->prepare("taskq_complete_general", complete_general_sql);
       auto r = tx.exec_prepared1(stmt, sql::int_array(ids), sql::text_array(kinds), sql::text_array(run_ats),
-                                 sql::text_array(errors), sql::text_array(results), worker_id);
+                                 sql::text_array(errors), sql::text_array(results), worker_id, sql::int_array(attempts),
+                                 sql::text_array(max_attempts));
       applied += r[0].as<std::size_t>();
     }
     tx.commit();
     return applied;
   } catch (...) {
     impl_->fail("complete jobs");
+  }
+}
+
+void Store::set_progress(std::int64_t worker_id, const std::vector<ProgressUpdate>& updates) {
+  if (updates.empty()) return;
+  try {
+    std::vector<JobId> ids;
+    std::vector<std::int64_t> attempts;
+    std::vector<std::string> values;
+    for (const auto& u : updates) {
+      ids.push_back(u.id);
+      attempts.push_back(u.attempt);
+      values.push_back(u.progress);
+    }
+    const auto& stmt = impl_->prepare("taskq_progress", progress_sql);
+    pqxx::nontransaction tx(*impl_->conn);
+    tx.exec_prepared(stmt, sql::int_array(ids), sql::int_array(attempts), sql::text_array(values), worker_id);
+  } catch (...) {
+    impl_->fail("record progress");
+  }
+}
+
+std::vector<std::pair<JobId, int>> Store::running_of_worker(std::int64_t worker_id) {
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    auto rows = tx.exec_params(
+        impl_->sql("SELECT id, attempt FROM {schema}.jobs WHERE state = 'running' AND worker_id = $1 ORDER BY id"),
+        worker_id);
+    std::vector<std::pair<JobId, int>> out;
+    for (const auto& r : rows) out.emplace_back(r[0].as<JobId>(), r[1].as<int>());
+    return out;
+  } catch (...) {
+    impl_->fail("read the worker's running jobs");
+  }
+}
+
+std::vector<JobId> Store::cancel_requested_of_worker(std::int64_t worker_id) {
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    auto rows = tx.exec_params(impl_->sql("SELECT id FROM {schema}.jobs WHERE state = 'running' AND worker_id = $1 "
+                                          "AND cancel_requested_at IS NOT NULL ORDER BY id"),
+                               worker_id);
+    std::vector<JobId> out;
+    for (const auto& r : rows) out.push_back(r[0].as<JobId>());
+    return out;
+  } catch (...) {
+    impl_->fail("read cancel requests");
+  }
+}
+
+std::vector<WorkerInfo> Store::workers() {
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    auto rows = tx.exec(
+        impl_->sql("WITH k AS (SELECT worker_id, kind, count(*) AS n FROM {schema}.jobs "
+                   "  WHERE state = 'running' AND worker_id IS NOT NULL GROUP BY worker_id, kind) "
+                   "SELECT w.id, w.host, w.pid, array_to_json(w.queues)::text, w.concurrency, w.version, w.started_at, "
+                   "  w.heartbeat_at, (extract(epoch FROM now() - w.heartbeat_at) * 1000000)::bigint, "
+                   "  COALESCE((SELECT sum(n) FROM k WHERE k.worker_id = w.id), 0)::bigint, "
+                   "  COALESCE((SELECT json_agg(json_build_array(kind, n) ORDER BY n DESC, kind) FROM k "
+                   "            WHERE k.worker_id = w.id), '[]')::text "
+                   "FROM {schema}.workers w ORDER BY w.id"));
+    std::vector<WorkerInfo> out;
+    for (const auto& r : rows) {
+      WorkerInfo w;
+      w.id = r[0].as<std::int64_t>();
+      w.host = r[1].c_str();
+      w.pid = r[2].as<int>();
+      w.queues = json_string_array(r[3].c_str());
+      w.concurrency = r[4].as<int>();
+      w.version = r[5].c_str();
+      w.started_at = parse_pg_timestamp(r[6].c_str());
+      w.heartbeat_at = parse_pg_timestamp(r[7].c_str());
+      w.heartbeat_age = Duration{r[8].as<std::int64_t>()};
+      w.running = r[9].as<std::int64_t>();
+      const auto kinds = boost::json::parse(r[10].c_str());
+      for (const auto& item : kinds.as_array()) {
+        const auto& pair = item.as_array();
+        w.running_by_kind.emplace_back(std::string(pair.at(0).as_string()), pair.at(1).to_number<std::int64_t>());
+      }
+      out.push_back(std::move(w));
+    }
+    return out;
+  } catch (...) {
+    impl_->fail("list workers");
+  }
+}
+
+RescueResult Store::rescue(Duration grace, int limit, bool dry_run) {
+  try {
+    RescueResult out;
+    pqxx::work tx(*impl_->conn);
+    // Dead: heartbeat older than the grace, or gone from workers while jobs still name it.
+    auto dead = tx.exec_params(
+        impl_->sql("SELECT id FROM {schema}.workers WHERE heartbeat_at < now() - $1::bigint * interval '1 microsecond' "
+                   "UNION SELECT DISTINCT j.worker_id FROM {schema}.jobs j WHERE j.state = 'running' "
+                   "AND NOT EXISTS (SELECT 1 FROM {schema}.workers w WHERE w.id = j.worker_id) ORDER BY 1"),
+        grace.count());
+    for (const auto& r : dead) out.dead_workers.push_back(r[0].as<std::int64_t>());
+    if (!out.dead_workers.empty()) {
+      auto rows = tx.exec_params(impl_->sql(rescue_sql), grace.count(), limit, dry_run);
+      for (const auto& r : rows)
+        out.jobs.push_back(
+            {r[0].as<JobId>(), r[1].c_str(), r[2].c_str(), JobState::running, parse_job_state(r[3].c_str()), false});
+      if (!dry_run) {
+        // Rows of workers dead for a day and holding no job are forgotten; until then
+        // `taskctl workers` shows them as dead.
+        out.forgotten_workers =
+            tx.exec(impl_->sql("DELETE FROM {schema}.workers w WHERE heartbeat_at < now() - interval '1 day' "
+                               "AND NOT EXISTS (SELECT 1 FROM {schema}.jobs j WHERE j.worker_id = w.id "
+                               "AND j.state = 'running')"))
+                .affected_rows();
+      }
+    }
+    tx.commit();
+    return out;
+  } catch (...) {
+    impl_->fail("rescue jobs of dead workers");
   }
 }
 
@@ -850,6 +1038,39 @@ Timestamp Store::now() {
     return parse_pg_timestamp(tx.exec1("SELECT now()")[0].c_str());
   } catch (...) {
     impl_->fail("read the database clock");
+  }
+}
+
+void Store::listen(const std::vector<std::string>& events) {
+  try {
+    for (const auto& e : events) {
+      if (e != "insert" && e != "cancel") throw Error(Errc::invalid_input, "unknown event '" + e + "'");
+      impl_->receivers.push_back(
+          std::make_unique<Receiver>(*impl_->conn, impl_->options.schema + "_" + e, e, impl_->pending));
+    }
+    // Receivers issue LISTEN lazily on some paths; make sure it is in effect before returning.
+    impl_->conn->get_notifs();
+  } catch (const Error&) {
+    throw;
+  } catch (...) {
+    impl_->fail("listen for notifications");
+  }
+}
+
+std::vector<Notification> Store::wait_notifications(Duration timeout, int wake_fd) {
+  try {
+    impl_->conn->get_notifs();
+    if (impl_->pending.empty()) {
+      pollfd fds[2] = {{impl_->conn->sock(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
+      const int n = ::poll(fds, wake_fd >= 0 ? 2 : 1, static_cast<int>(std::clamp<std::int64_t>(ms, 0, 1 << 30)));
+      if (n < 0 && errno != EINTR) throw Error(Errc::internal, std::string("poll: ") + std::strerror(errno));
+      if (n > 0 && (fds[0].revents & (POLLIN | POLLERR | POLLHUP))) impl_->conn->get_notifs();
+      if (!impl_->conn->is_open()) throw pqxx::broken_connection("connection to the server was lost");
+    }
+    return std::exchange(impl_->pending, {});
+  } catch (...) {
+    impl_->fail("wait for notifications");
   }
 }
 

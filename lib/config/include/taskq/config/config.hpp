@@ -3,6 +3,8 @@
 // single source of truth: it drives parsing, unknown-key errors, and the test that checks
 // config/taskq.example.toml and man/taskq.toml.5 document every key with its default.
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,12 +29,57 @@ struct JobsConfig {
   std::size_t max_args_bytes = 1024 * 1024;
 };
 
+/// [worker]: what taskq-workerd serves and how it paces itself.
+struct WorkerConfig {
+  std::map<std::string, int> queues{{"default", 16}};  // queue -> max jobs running at once
+  Duration shutdown_timeout = std::chrono::seconds{30};
+  Duration heartbeat_interval = std::chrono::seconds{2};
+  Duration poll_interval = std::chrono::seconds{1};
+  bool delete_completed = false;  // delete a job's row when it completes instead of keeping it
+};
+
+/// Retry delay after a failed attempt: exponential (attempt^4 s + jitter, capped) or fixed.
+struct BackoffConfig {
+  bool exponential = true;
+  Duration fixed{};  // when !exponential
+};
+
+struct ResourceLimits {
+  std::optional<std::uint64_t> memory_bytes;  // RLIMIT_AS
+  std::optional<std::uint64_t> cpu_seconds;   // RLIMIT_CPU
+  std::optional<std::uint64_t> open_files;    // RLIMIT_NOFILE
+};
+
+struct HttpHandlerConfig {
+  std::string url;  // http://host[:port]/path
+  Duration timeout = std::chrono::seconds{30};
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+/// [kinds.NAME]: how jobs of one kind run. Exactly one of exec and http is set.
+struct KindConfig {
+  std::string name;
+  std::vector<std::string> exec;  // argv; empty when http
+  std::optional<HttpHandlerConfig> http;
+  std::optional<Duration> timeout;  // a job's own timeout wins
+  std::optional<int> max_attempts;  // applies to jobs enqueued with the default max_attempts
+  BackoffConfig backoff;
+  Duration kill_grace = std::chrono::seconds{10};
+  std::vector<std::pair<std::string, std::string>> env;
+  std::optional<std::string> working_dir;
+  ResourceLimits limits;
+  int line = 0;  // where it was defined, for messages
+};
+
 struct Config {
   DatabaseConfig database;
   LogConfig log;
   JobsConfig jobs;
-  std::string source = "(defaults)";  // where it came from, for messages
-  std::string log_level_source;       // set when an environment variable overrides log.level
+  WorkerConfig worker;
+  std::map<std::string, KindConfig> kinds;
+  std::string source = "(defaults)";       // where it came from, for messages
+  std::string log_level_source;            // set when an environment variable overrides log.level
+  std::vector<std::string> worker_errors;  // problems in [worker] and [kinds.*], for validate_worker_config
 };
 
 struct ConfigKey {
@@ -42,7 +89,10 @@ struct ConfigKey {
   std::string_view description;
 };
 
+/// Fixed keys: [database], [log], [jobs], [worker].
 const std::vector<ConfigKey>& config_keys();
+/// The keys of every [kinds.NAME] table (names written with NAME), documented in the man page.
+const std::vector<ConfigKey>& kind_keys();
 
 /// Parses TOML text. Unknown keys, wrong types and bad values throw Error(invalid_input) naming
 /// the source, the line and the key.
@@ -58,6 +108,8 @@ void apply_env_overrides(Config& config);
 
 /// Checks the values that have a fixed set or shape (schema name, log level/format).
 void validate_config(const Config& config);
+/// Checks [worker] and [kinds.*] (taskq-workerd calls it; other programs ignore those sections).
+void validate_worker_config(const Config& config);
 /// Schema names: lower-case letters, digits and '_', not starting with a digit, at most 48 bytes.
 void validate_schema_name(std::string_view schema);
 

@@ -73,12 +73,48 @@ struct QueueChange {
 
 /// What a worker reports for a job it ran.
 struct Outcome {
-  enum class Kind { completed, retry, failed, snoozed, cancelled };
+  // snoozed: run again at run_at without using up an attempt. returned: back to available now,
+  // no attempt used, no error recorded (shutdown). retry becomes failed when attempts are out.
+  enum class Kind { completed, retry, failed, snoozed, cancelled, returned };
   JobId id = 0;
+  int attempt = 0;  // the attempt that ran; the outcome applies only if the job is still on it (0: any)
   Kind kind = Kind::completed;
+  std::optional<int> max_attempts{};    // replaces the job's max_attempts (a kind's setting)
   std::optional<std::string> result{};  // JSON text, kept on the job
   std::optional<std::string> error{};   // JSON object text, appended to the job's errors
   std::optional<Timestamp> run_at{};    // retry/snooze: when to run next
+};
+
+struct ProgressUpdate {
+  JobId id = 0;
+  int attempt = 0;
+  std::string progress;  // JSON object text
+};
+
+/// A LISTEN/NOTIFY event: "insert" (payload: queue) or "cancel" (payload: job id).
+struct Notification {
+  std::string event;
+  std::string payload;
+};
+
+struct WorkerInfo {
+  std::int64_t id = 0;
+  std::string host;
+  int pid = 0;
+  std::vector<std::string> queues;
+  int concurrency = 0;
+  std::string version;
+  Timestamp started_at{};
+  Timestamp heartbeat_at{};
+  Duration heartbeat_age{};  // by the database's clock
+  std::int64_t running = 0;
+  std::vector<std::pair<std::string, std::int64_t>> running_by_kind;  // most first
+};
+
+struct RescueResult {
+  std::vector<std::int64_t> dead_workers;  // dead workers whose jobs were looked at
+  std::vector<JobChange> jobs;             // running -> scheduled (retry), failed or cancelled
+  std::int64_t forgotten_workers = 0;      // rows of workers dead for over a day, deleted
 };
 
 struct WorkerRegistration {
@@ -141,8 +177,26 @@ class Store {
   /// id) order. Returned jobs carry id, queue, kind, args, priority, attempt, max_attempts,
   /// timeout and metadata only.
   std::vector<Job> claim(std::int64_t worker_id, const std::string& queue, int n);
-  /// Applies outcomes of jobs still running for this worker; returns how many applied.
-  std::size_t complete(std::int64_t worker_id, const std::vector<Outcome>& outcomes);
+  /// Applies outcomes of jobs still running for this worker (on the reported attempt) in one
+  /// transaction; returns how many applied. With delete_completed, completed jobs are deleted.
+  std::size_t complete(std::int64_t worker_id, const std::vector<Outcome>& outcomes, bool delete_completed = false);
+  /// Records progress of jobs still running for this worker; one statement.
+  void set_progress(std::int64_t worker_id, const std::vector<ProgressUpdate>& updates);
+  /// Running jobs of this worker: (id, attempt).
+  std::vector<std::pair<JobId, int>> running_of_worker(std::int64_t worker_id);
+  /// Running jobs of this worker that have a cancel request.
+  std::vector<JobId> cancel_requested_of_worker(std::int64_t worker_id);
+  /// Workers with their running jobs, live and dead (by heartbeat age).
+  std::vector<WorkerInfo> workers();
+  /// Running jobs of workers whose heartbeat is older than `grace` go back to be retried after
+  /// the default backoff (attempt^4 s), or to failed when out of attempts, or to cancelled when a
+  /// cancel was requested; each gets a "worker lost" error entry. At most `limit` jobs per call.
+  RescueResult rescue(Duration grace, int limit, bool dry_run);
+
+  /// LISTEN to events ("insert", "cancel"); wait_notifications returns what arrived, waiting up
+  /// to `timeout` for the first one, or until `wake_fd` (if >= 0) becomes readable.
+  void listen(const std::vector<std::string>& events);
+  std::vector<Notification> wait_notifications(Duration timeout, int wake_fd = -1);
   /// Moves due scheduled jobs (of these queues, or all when empty) to available; returns count.
   std::int64_t promote_due(const std::vector<std::string>& queues, int limit);
 

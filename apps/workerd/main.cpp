@@ -1,0 +1,127 @@
+// taskq-workerd: claims jobs of its queues and runs them. Reads top to bottom: parse flags, load
+// and check the config, start the worker, wait for signals, stop. See man taskq-workerd(8).
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "taskq/config/config.hpp"
+#include "taskq/core/error.hpp"
+#include "taskq/daemon/daemon.hpp"
+#include "taskq/log/log.hpp"
+#include "taskq/worker/worker.hpp"
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_usage = 2;
+constexpr int exit_unavailable = 69;  // EX_UNAVAILABLE: database unreachable or not migrated
+constexpr int exit_internal = 70;     // EX_SOFTWARE
+constexpr int exit_config = 78;       // EX_CONFIG
+
+struct Flags {
+  std::optional<std::string> config_path;
+  bool check_config = false;
+};
+
+// The config as workerd sees it: file (or defaults), environment overrides, every check it needs.
+taskq::Config load(const Flags& flags) {
+  taskq::Config c;
+  if (flags.config_path)
+    c = taskq::load_config_file(*flags.config_path);
+  else if (auto path = taskq::default_config_path())
+    c = taskq::load_config_file(*path);
+  taskq::apply_env_overrides(c);
+  taskq::validate_config(c);
+  taskq::validate_worker_config(c);
+  return c;
+}
+
+std::string describe(const taskq::Config& c) {
+  std::string queues, kinds;
+  for (const auto& [name, limit] : c.worker.queues)
+    queues += (queues.empty() ? "" : ", ") + name + "=" + std::to_string(limit);
+  for (const auto& [name, k] : c.kinds) kinds += (kinds.empty() ? "" : ", ") + name;
+  return "queues " + queues + "; kinds " + (kinds.empty() ? "(built-ins only)" : kinds) + " + noop, sleep, fail";
+}
+
+void reload(const Flags& flags, taskq::Worker& worker) {
+  try {
+    const taskq::Config c = load(flags);
+    taskq::setup_logging(c.log, "taskq-workerd");
+    worker.reload_kinds(c.kinds);
+    spdlog::info("reloaded {}: {} (queues and database settings apply at restart)", c.source, describe(c));
+  } catch (const std::exception& e) {
+    spdlog::error("reload refused, keeping the running configuration: {}", e.what());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  CLI::App app{"taskq-workerd: claims jobs from PostgreSQL and runs them (see man taskq-workerd)"};
+  app.set_version_flag("--version", std::string("taskq-workerd ") + TASKQ_VERSION);
+  app.add_option("-c,--config", flags.config_path, "Configuration file (default /etc/taskq/taskq.toml if present)");
+  app.add_flag("--check-config", flags.check_config, "Check the configuration and exit (0 valid, 78 invalid)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? exit_ok : exit_usage;
+  }
+
+  taskq::Config config;
+  try {
+    config = load(flags);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "taskq-workerd: %s\n", e.what());
+    return exit_config;
+  }
+  if (flags.check_config) {
+    std::printf("%s: OK: %s\n", config.source.c_str(), describe(config).c_str());
+    return exit_ok;
+  }
+  taskq::setup_logging(config.log, "taskq-workerd");
+  taskq::daemon::block_signals();
+
+  taskq::WorkerOptions options;
+  options.store = {config.database.url, config.database.schema, config.database.connect_timeout, "taskq-workerd"};
+  options.worker = config.worker;
+  options.kinds = config.kinds;
+  options.version = TASKQ_VERSION;
+  options.config_source = config.source;
+  taskq::Worker worker(options);
+  try {
+    worker.start();
+  } catch (const taskq::Error& e) {
+    spdlog::error("cannot start: {}", e.what());
+    return e.code() == taskq::Errc::unavailable || e.code() == taskq::Errc::not_migrated ? exit_unavailable
+                                                                                         : exit_internal;
+  }
+  taskq::daemon::notify_ready();
+  taskq::daemon::notify_status("worker " + std::to_string(worker.worker_id()) + ": " + describe(config));
+
+  const auto watchdog = taskq::daemon::watchdog_interval();
+  const taskq::Duration tick = watchdog ? std::min<taskq::Duration>(*watchdog, std::chrono::seconds{1})
+                                        : taskq::Duration{std::chrono::seconds{1}};
+  for (;;) {
+    const auto sig = taskq::daemon::wait_signal(tick);
+    if (watchdog) taskq::daemon::notify_watchdog();
+    if (!sig) continue;
+    if (*sig == taskq::daemon::Signal::reload) {
+      reload(flags, worker);
+      continue;
+    }
+    const bool graceful = *sig == taskq::daemon::Signal::terminate;
+    spdlog::info(
+        "{}: stopping{}", graceful ? "SIGTERM" : "SIGINT",
+        graceful ? " (running jobs may finish within " + taskq::format_duration(config.worker.shutdown_timeout) + ")"
+                 : " now (running jobs return to the queue)");
+    taskq::daemon::notify_stopping();
+    worker.stop(graceful ? config.worker.shutdown_timeout : taskq::Duration{});
+    break;
+  }
+  return exit_ok;
+}

@@ -1,0 +1,44 @@
+#pragma once
+// One database connection of a worker thread that survives PostgreSQL restarts: the store is
+// reopened with backoff (100 ms doubling to 5 s), and each change between reachable and
+// unreachable is logged once, not every retry.
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "taskq/store/store.hpp"
+
+namespace taskq::worker {
+
+class DbLink {
+ public:
+  /// `on_connect` runs on every new connection before it is used (LISTEN, orphan checks, ...).
+  DbLink(std::string role, StoreOptions options, std::function<void(Store&)> on_connect = {});
+
+  /// Runs `f` with a connected store. Returns false when the database is unreachable (the
+  /// connection is dropped and reopened on a later call, once the backoff allows) or when `f`
+  /// failed otherwise (logged). Errors never escape.
+  bool with(const std::function<void(Store&)>& f);
+
+  /// Connects now or throws (used at start, where failing fast is right).
+  void connect_or_throw();
+
+  [[nodiscard]] bool connected() const noexcept { return store_ != nullptr; }
+  /// How long until the next reconnect attempt is allowed (zero when connected).
+  [[nodiscard]] Duration retry_in() const;
+
+ private:
+  bool open();
+  void lost(const std::string& why);
+
+  std::string role_;
+  StoreOptions options_;
+  std::function<void(Store&)> on_connect_;
+  std::unique_ptr<Store> store_;
+  bool down_ = false;  // logged as unreachable, not yet logged as back
+  std::string last_error_;
+  Duration backoff_{};
+  std::chrono::steady_clock::time_point next_attempt_{};
+};
+
+}  // namespace taskq::worker

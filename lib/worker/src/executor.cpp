@@ -1,0 +1,611 @@
+#include "executor.hpp"
+
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+#include <cerrno>
+#include <climits>
+#include <condition_variable>
+#include <csignal>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "backoff.hpp"
+#include "exec_protocol.hpp"
+#include "http_call.hpp"
+#include "subprocess.hpp"
+#include "taskq/core/error.hpp"
+
+extern char** environ;
+
+namespace taskq::worker {
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+// Why a job was stopped before its handler finished on its own.
+enum class StopReason { none, timeout, cancel, shutdown };
+
+std::string job_label(const Job& job) {
+  return "job " + std::to_string(job.id) + " (queue " + job.queue + ", kind " + job.kind + ")";
+}
+
+std::string json_string(std::string_view s) {
+  return boost::json::serialize(boost::json::value(boost::json::string(s)));
+}
+
+// A pool of threads for in-process handlers: grows when every thread is busy, so a handler that
+// blocks never delays another job. Threads whose handler ignored a stop request stay busy until
+// it returns; the pool is bounded by the worker's slots plus such stragglers.
+class ThreadPool {
+ public:
+  ~ThreadPool() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    threads_.clear();  // joins
+  }
+  void run(std::function<void()> task) {
+    {
+      std::lock_guard lock(mu_);
+      tasks_.push_back(std::move(task));
+      if (idle_ < tasks_.size()) threads_.emplace_back([this] { loop(); });
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      ++idle_;
+      cv_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+      --idle_;
+      if (tasks_.empty()) return;  // stopping
+      auto task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  std::size_t idle_ = 0;
+  bool stopping_ = false;
+  std::vector<std::jthread> threads_;
+};
+
+}  // namespace
+
+// One running job. Shared by the async operations working on it; `done` makes finishing happen
+// exactly once whichever of exit, timeout, cancel or shutdown comes first.
+struct Run {
+  explicit Run(asio::io_context& io, Job j)
+      : job(std::move(j)),
+        timeout_timer(io),
+        kill_timer(io),
+        sleep_timer(io),
+        pidfd(io),
+        in(io),
+        out(io),
+        err(io),
+        side(io) {}
+  Job job;
+  std::shared_ptr<const KindConfig> kind;  // null for built-ins and in-process handlers
+  int max_attempts = 0;                    // effective
+  bool max_attempts_from_kind = false;
+  StopReason stop = StopReason::none;
+  bool done = false;
+  Duration timeout{};
+  asio::steady_timer timeout_timer, kill_timer, sleep_timer;
+  // exec
+  pid_t pid = -1;
+  asio::posix::stream_descriptor pidfd, in, out, err, side;
+  std::string stdin_data;
+  OutputTail out_tail, err_tail{output_tail_bytes};
+  SideChannelParser side_parser;
+  std::optional<std::string> result_line;
+  std::optional<Duration> snooze_line;
+  // http
+  std::shared_ptr<HttpCall> http;
+  // in-process
+  std::stop_source stop_source;
+  bool in_process = false;
+};
+
+struct Executor::Impl {
+  Impl(Executor& owner, ExecutorOptions o, ExecutorCallbacks c)
+      : self(owner),
+        callbacks(std::move(c)),
+        config_source(std::move(o.config_source)),
+        in_process(std::move(o.in_process)) {
+    set_kinds(std::move(o.kinds));
+  }
+
+  Executor& self;
+  ExecutorCallbacks callbacks;
+  std::string config_source;
+  std::map<std::string, InProcessHandler> in_process;
+  std::map<std::string, std::shared_ptr<const KindConfig>> kinds;  // loop thread only
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+  std::thread thread;
+  std::unordered_map<JobId, std::shared_ptr<Run>> runs;  // loop thread only
+  std::mt19937_64 rng{std::random_device{}()};
+  std::array<char, 65536> scratch{};  // read buffer shared by every pipe (one thread)
+  std::unique_ptr<ThreadPool> pool;
+  std::vector<std::pair<std::string, std::string>> base_env;  // inherited, without TASKQ_*
+
+  void set_kinds(std::map<std::string, KindConfig> k) {
+    kinds.clear();
+    for (auto& [name, cfg] : k) kinds.emplace(name, std::make_shared<const KindConfig>(std::move(cfg)));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Start
+
+  void start_job(Job job) {
+    const auto& kind = job.kind;
+    // Fast path for the cheapest built-in: no bookkeeping beyond the outcome.
+    if (kind == "noop" && !in_process.count(kind)) {
+      Outcome o;
+      o.id = job.id;
+      o.attempt = job.attempt;
+      o.kind = Outcome::Kind::completed;
+      self.running_.fetch_sub(1, std::memory_order_acq_rel);
+      callbacks.finished(job, std::move(o));
+      return;
+    }
+    auto run = std::make_shared<Run>(io, std::move(job));
+    auto kit = kinds.find(run->job.kind);
+    if (kit != kinds.end()) run->kind = kit->second;
+    const auto& j = run->job;
+    run->max_attempts = j.max_attempts;
+    if (run->kind && run->kind->max_attempts && j.max_attempts == default_max_attempts) {
+      run->max_attempts = *run->kind->max_attempts;
+      run->max_attempts_from_kind = true;
+    }
+    if (j.timeout)
+      run->timeout = *j.timeout;
+    else if (run->kind && run->kind->timeout)
+      run->timeout = *run->kind->timeout;
+    runs.emplace(j.id, run);
+    spdlog::debug("{} started, attempt {}/{}", job_label(j), j.attempt, run->max_attempts);
+
+    if (auto h = in_process.find(j.kind); h != in_process.end()) {
+      start_in_process(run, h->second);
+    } else if (j.kind == "sleep" && !run->kind) {
+      start_sleep(run);
+    } else if (j.kind == "fail" && !run->kind) {
+      HandlerResult r;
+      r.kind = HandlerResult::Kind::retry;
+      r.message = "failed on purpose";
+      if (auto v = parse_args(j.args); v && v->is_object())
+        if (const auto* m = v->as_object().if_contains("message"); m && m->is_string())
+          r.message = std::string(m->get_string());
+      finish(run, std::move(r));
+      return;
+    } else if (run->kind && !run->kind->exec.empty()) {
+      start_exec(run);
+    } else if (run->kind && run->kind->http) {
+      start_http(run);
+    } else {
+      HandlerResult r;
+      r.kind = HandlerResult::Kind::failed;
+      r.message = "no handler for kind '" + j.kind + "': add a [kinds." + j.kind + "] section to " + config_source;
+      finish(run, std::move(r));
+      return;
+    }
+    arm_timeout(run);
+  }
+
+  static std::optional<boost::json::value> parse_args(const std::string& text) {
+    error_code ec;
+    auto v = boost::json::parse(text, ec);
+    if (ec) return std::nullopt;
+    return v;
+  }
+
+  void arm_timeout(const std::shared_ptr<Run>& run) {
+    if (run->done || run->timeout <= Duration{}) return;
+    run->timeout_timer.expires_after(run->timeout);
+    run->timeout_timer.async_wait([this, run](error_code ec) {
+      if (ec || run->done) return;
+      spdlog::warn("{} timed out after {}; stopping it", job_label(run->job), format_duration(run->timeout));
+      stop_run(run, StopReason::timeout);
+    });
+  }
+
+  void start_sleep(const std::shared_ptr<Run>& run) {
+    std::int64_t ms = -1;
+    if (auto v = parse_args(run->job.args); v && v->is_object())
+      if (const auto* m = v->as_object().if_contains("ms"); m && (m->is_int64() || m->is_uint64()))
+        ms = m->to_number<std::int64_t>();
+    if (ms < 0) {
+      HandlerResult r;
+      r.kind = HandlerResult::Kind::failed;
+      r.message = "sleep: args must be {\"ms\": N} with N a non-negative integer";
+      finish(run, std::move(r));
+      return;
+    }
+    run->sleep_timer.expires_after(std::chrono::milliseconds{ms});
+    run->sleep_timer.async_wait([this, run](error_code ec) {
+      HandlerResult r;
+      if (ec) {
+        r.kind = HandlerResult::Kind::retry;
+        r.message = "sleep interrupted";
+      }
+      finish(run, std::move(r));
+    });
+  }
+
+  void start_in_process(const std::shared_ptr<Run>& run, const InProcessHandler& handler) {
+    run->in_process = true;
+    if (!pool) pool = std::make_unique<ThreadPool>();
+    auto token = run->stop_source.get_token();
+    pool->run([this, run, handler, token] {
+      HandlerResult r;
+      try {
+        JobContext ctx{run->job, token, [this, run](int percent, const std::string& message) {
+                         report_progress(run->job, percent, message);
+                       }};
+        r = handler(ctx);
+      } catch (const std::exception& e) {
+        r.kind = HandlerResult::Kind::retry;
+        r.message = e.what();
+      } catch (...) {
+        r.kind = HandlerResult::Kind::retry;
+        r.message = "handler threw a non-standard exception";
+      }
+      asio::post(io, [this, run, r = std::move(r)]() mutable { finish(run, std::move(r)); });
+    });
+  }
+
+  void report_progress(const Job& job, int percent, const std::string& message) {
+    boost::json::object o;
+    o["percent"] = percent;
+    if (!message.empty()) o["message"] = message;
+    o["at"] = format_rfc3339(SystemClock{}.now());
+    callbacks.progress({job.id, job.attempt, boost::json::serialize(o)});
+  }
+
+  void start_http(const std::shared_ptr<Run>& run) {
+    const auto& j = run->job;
+    std::string body = "{\"id\":" + std::to_string(j.id) + ",\"kind\":" + json_string(j.kind) +
+                       ",\"queue\":" + json_string(j.queue) + ",\"attempt\":" + std::to_string(j.attempt) +
+                       ",\"args\":" + j.args + "}";
+    run->http = start_http_call(io, *run->kind->http, std::move(body),
+                                [this, run](HandlerResult r) { finish(run, std::move(r)); });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // exec
+
+  void start_exec(const std::shared_ptr<Run>& run) {
+    const auto& j = run->job;
+    const auto& k = *run->kind;
+    SpawnOptions opts;
+    opts.argv = k.exec;
+    opts.env = base_env;
+    for (const auto& [name, value] : k.env) set_env(opts.env, name, value);
+    set_env(opts.env, "TASKQ_JOB_ID", std::to_string(j.id));
+    set_env(opts.env, "TASKQ_JOB_KIND", j.kind);
+    set_env(opts.env, "TASKQ_JOB_QUEUE", j.queue);
+    set_env(opts.env, "TASKQ_JOB_ATTEMPT", std::to_string(j.attempt));
+    set_env(opts.env, "TASKQ_JOB_MAX_ATTEMPTS", std::to_string(run->max_attempts));
+    opts.working_dir = k.working_dir;
+    opts.limits = k.limits;
+    SpawnedProcess p;
+    try {
+      p = spawn_process(opts);
+    } catch (const std::exception& e) {
+      HandlerResult r;
+      r.kind = HandlerResult::Kind::retry;
+      r.message = e.what();
+      finish(run, std::move(r));
+      return;
+    }
+    run->pid = p.pid;
+    run->pidfd.assign(p.pidfd.release());
+    run->in.assign(p.stdin_w.release());
+    run->out.assign(p.stdout_r.release());
+    run->err.assign(p.stderr_r.release());
+    run->side.assign(p.side_r.release());
+    spdlog::debug("{} runs as pid {}", job_label(j), run->pid);
+
+    run->stdin_data = j.args;
+    asio::async_write(run->in, asio::buffer(run->stdin_data), [run](error_code, std::size_t) {
+      error_code ignored;
+      run->in.close(ignored);  // EOF for the handler; EPIPE (it did not read) is fine
+    });
+    watch_pipe(run, run->out, [run](std::string_view data) { run->out_tail.append(data); });
+    watch_pipe(run, run->err, [run](std::string_view data) { run->err_tail.append(data); });
+    watch_pipe(run, run->side, [this, run](std::string_view data) { on_side(run, data, false); });
+    run->pidfd.async_wait(asio::posix::stream_descriptor::wait_read, [this, run](error_code ec) {
+      if (!ec) on_exit(run);
+    });
+  }
+
+  static void set_env(std::vector<std::pair<std::string, std::string>>& env, const std::string& name,
+                      const std::string& value) {
+    for (auto& [n, v] : env)
+      if (n == name) {
+        v = value;
+        return;
+      }
+    env.emplace_back(name, value);
+  }
+
+  // Reads whatever is available whenever the pipe is readable, into the shared scratch buffer.
+  template <class Sink>
+  void watch_pipe(const std::shared_ptr<Run>& run, asio::posix::stream_descriptor& sd, Sink sink) {
+    sd.async_wait(asio::posix::stream_descriptor::wait_read, [this, run, &sd, sink](error_code ec) {
+      if (ec || !sd.is_open()) return;
+      if (drain_pipe(sd, sink)) watch_pipe(run, sd, sink);
+    });
+  }
+
+  // Reads until the pipe would block (true: still open) or reaches EOF (false: closed).
+  template <class Sink>
+  bool drain_pipe(asio::posix::stream_descriptor& sd, Sink& sink) {
+    for (;;) {
+      const ssize_t n = ::read(sd.native_handle(), scratch.data(), scratch.size());
+      if (n > 0) {
+        sink(std::string_view(scratch.data(), static_cast<std::size_t>(n)));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+      error_code ignored;
+      sd.close(ignored);
+      return false;
+    }
+  }
+
+  void on_side(const std::shared_ptr<Run>& run, std::string_view data, bool at_end) {
+    std::vector<SideMessage> msgs;
+    run->side_parser.feed(data, msgs);
+    if (at_end) run->side_parser.finish(msgs);
+    for (auto& m : msgs) {
+      switch (m.kind) {
+        case SideMessage::Kind::progress:
+          report_progress(run->job, m.percent, m.text);
+          break;
+        case SideMessage::Kind::result:
+          run->result_line = std::move(m.text);
+          break;
+        case SideMessage::Kind::snooze:
+          run->snooze_line = m.delay;
+          break;
+      }
+    }
+  }
+
+  void on_exit(const std::shared_ptr<Run>& run) {
+    auto status = try_reap(run->pid);
+    if (!status) {  // spurious wake-up
+      run->pidfd.async_wait(asio::posix::stream_descriptor::wait_read, [this, run](error_code ec) {
+        if (!ec) on_exit(run);
+      });
+      return;
+    }
+    // What the process wrote just before exiting is still in the pipes: take it now rather than
+    // wait for EOF, which a leftover grandchild holding the pipe could delay forever.
+    auto out_sink = [&](std::string_view d) { run->out_tail.append(d); };
+    auto err_sink = [&](std::string_view d) { run->err_tail.append(d); };
+    auto side_sink = [&](std::string_view d) { on_side(run, d, false); };
+    if (run->out.is_open()) drain_pipe(run->out, out_sink);
+    if (run->err.is_open()) drain_pipe(run->err, err_sink);
+    if (run->side.is_open()) drain_pipe(run->side, side_sink);
+    on_side(run, {}, true);
+    for (const auto& e : run->side_parser.errors()) spdlog::warn("{}: {}", job_label(run->job), e);
+    close_all(run);
+    // Whatever the handler left behind in its process group goes with it.
+    signal_group(run->pid, SIGKILL);
+
+    ExecFacts facts;
+    facts.status = *status;
+    facts.result_line = run->result_line;
+    facts.snooze_line = run->snooze_line;
+    facts.stdout_all = run->out_tail.str();
+    facts.stdout_truncated = run->out_tail.dropped() > 0;
+    facts.stderr_tail = run->err_tail.str();
+    finish(run, classify_exit(facts));
+  }
+
+  static void close_all(const std::shared_ptr<Run>& run) {
+    error_code ignored;
+    run->in.close(ignored);
+    run->out.close(ignored);
+    run->err.close(ignored);
+    run->side.close(ignored);
+    run->pidfd.close(ignored);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Stop: timeout, cancel, shutdown
+
+  void stop_run(const std::shared_ptr<Run>& run, StopReason reason) {
+    if (run->done) return;
+    if (run->stop == StopReason::none) run->stop = reason;
+    if (run->pid > 0) {
+      signal_group(run->pid, SIGTERM);
+      const Duration grace = run->kind ? run->kind->kill_grace : Duration{std::chrono::seconds{10}};
+      run->kill_timer.expires_after(grace);
+      run->kill_timer.async_wait([run](error_code ec) {
+        if (ec || run->done) return;
+        spdlog::warn("{} did not stop within {} of SIGTERM; sending SIGKILL", job_label(run->job),
+                     format_duration(run->kind ? run->kind->kill_grace : Duration{}));
+        signal_group(run->pid, SIGKILL);
+      });
+    } else if (run->http) {
+      run->http->cancel();  // completes through its callback
+    } else if (run->in_process) {
+      run->stop_source.request_stop();
+      HandlerResult r;
+      r.kind = HandlerResult::Kind::retry;
+      r.message = "stopped";
+      finish(run, std::move(r));  // a late result from the thread is ignored
+    } else {
+      run->sleep_timer.cancel();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Finish
+
+  void finish(const std::shared_ptr<Run>& run, HandlerResult r) {
+    if (run->done) return;
+    run->done = true;
+    run->timeout_timer.cancel();
+    run->kill_timer.cancel();
+    runs.erase(run->job.id);
+    Outcome o = make_outcome(*run, std::move(r));
+    self.running_.fetch_sub(1, std::memory_order_acq_rel);
+    callbacks.finished(run->job, std::move(o));
+  }
+
+  std::string error_entry(const Run& run, const HandlerResult& r, const std::string& message) {
+    boost::json::object e;
+    e["at"] = format_rfc3339(SystemClock{}.now());
+    e["attempt"] = run.job.attempt;
+    e["message"] = message;
+    if (r.exit_status) e["exit_status"] = *r.exit_status;
+    if (r.signal) e["signal"] = *r.signal;
+    if (!r.stderr_tail.empty()) e["stderr_tail"] = r.stderr_tail;
+    return boost::json::serialize(e);
+  }
+
+  Outcome make_outcome(const Run& run, HandlerResult r) {
+    const auto& j = run.job;
+    Outcome o;
+    o.id = j.id;
+    o.attempt = j.attempt;
+    if (run.max_attempts_from_kind) o.max_attempts = run.max_attempts;
+    const auto now = SystemClock{}.now();
+    switch (run.stop) {
+      case StopReason::shutdown:
+        o.kind = Outcome::Kind::returned;
+        spdlog::info("{} stopped by shutdown; returned to the queue (attempt not counted)", job_label(j));
+        return o;
+      case StopReason::cancel:
+        o.kind = Outcome::Kind::cancelled;
+        spdlog::info("{} cancelled while running", job_label(j));
+        return o;
+      case StopReason::timeout:
+        r.kind = HandlerResult::Kind::retry;
+        r.message = "timed out after " + format_duration(run.timeout);
+        r.result.reset();
+        break;
+      case StopReason::none:
+        break;
+    }
+    switch (r.kind) {
+      case HandlerResult::Kind::completed:
+        o.kind = Outcome::Kind::completed;
+        o.result = std::move(r.result);
+        spdlog::debug("{} completed", job_label(j));
+        return o;
+      case HandlerResult::Kind::snoozed: {
+        o.kind = Outcome::Kind::snoozed;
+        const Duration d = r.snooze.value_or(default_snooze);
+        o.run_at = now + d;
+        spdlog::info("{} snoozed for {}", job_label(j), format_duration(d));
+        return o;
+      }
+      case HandlerResult::Kind::failed:
+        o.kind = Outcome::Kind::failed;
+        o.error = error_entry(run, r, r.message);
+        spdlog::warn("{} failed permanently on attempt {}: {}", job_label(j), j.attempt, r.message);
+        return o;
+      case HandlerResult::Kind::retry:
+        o.error = error_entry(run, r, r.message);
+        if (j.attempt >= run.max_attempts) {
+          o.kind = Outcome::Kind::failed;
+          spdlog::warn("{} failed attempt {}/{}, no attempts left: {}", job_label(j), j.attempt, run.max_attempts,
+                       r.message);
+        } else {
+          o.kind = Outcome::Kind::retry;
+          const Duration d = retry_delay(run.kind ? run.kind->backoff : BackoffConfig{}, j.attempt, rng);
+          o.run_at = now + d;
+          spdlog::warn("{} failed attempt {}/{}: {}; retry in {}", job_label(j), j.attempt, run.max_attempts, r.message,
+                       format_duration(d));
+        }
+        return o;
+    }
+    return o;
+  }
+};
+
+Executor::Executor(ExecutorOptions options, ExecutorCallbacks callbacks)
+    : impl_(std::make_unique<Impl>(*this, std::move(options), std::move(callbacks))) {
+  // A handler that exits without reading its stdin must cost an EPIPE, not the whole process.
+  std::signal(SIGPIPE, SIG_IGN);
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    const auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    // The worker's own settings (which may hold the database password) are not the handler's.
+    if (kv.substr(0, 6) == "TASKQ_") continue;
+    impl_->base_env.emplace_back(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+}
+
+Executor::~Executor() {
+  shutdown();
+}
+
+void Executor::start() {
+  impl_->thread = std::thread([this] { impl_->io.run(); });
+}
+
+void Executor::submit(std::vector<Job> jobs) {
+  running_.fetch_add(jobs.size(), std::memory_order_acq_rel);
+  asio::post(impl_->io, [this, jobs = std::move(jobs)]() mutable {
+    for (auto& j : jobs) impl_->start_job(std::move(j));
+  });
+}
+
+void Executor::cancel(JobId id) {
+  asio::post(impl_->io, [this, id] {
+    auto it = impl_->runs.find(id);
+    if (it == impl_->runs.end()) return;
+    spdlog::info("{}: cancel requested; stopping it", job_label(it->second->job));
+    impl_->stop_run(it->second, StopReason::cancel);
+  });
+}
+
+void Executor::stop_all() {
+  asio::post(impl_->io, [this] {
+    std::vector<std::shared_ptr<Run>> all;
+    for (auto& [id, run] : impl_->runs) all.push_back(run);
+    for (auto& run : all) impl_->stop_run(run, StopReason::shutdown);
+  });
+}
+
+void Executor::reload_kinds(std::map<std::string, KindConfig> kinds) {
+  asio::post(impl_->io, [this, kinds = std::move(kinds)]() mutable { impl_->set_kinds(std::move(kinds)); });
+}
+
+void Executor::shutdown() {
+  if (!impl_->thread.joinable()) return;
+  impl_->guard.reset();
+  impl_->io.stop();
+  impl_->thread.join();
+}
+
+}  // namespace taskq::worker

@@ -1,0 +1,62 @@
+#pragma once
+// Runs claimed jobs: one event-loop thread (Boost.Asio) drives every job's handler without ever
+// blocking on one. exec handlers are child processes watched through non-blocking pipes and a
+// pidfd; http handlers are async requests; `sleep` is a timer; `noop` and `fail` finish at once;
+// in-process handlers run on a pool of threads and report back to the loop. Timeouts,
+// cancellation and shutdown stop a job the same way: SIGTERM to its process group, SIGKILL after
+// the kind's kill_grace (or the http request / timer is cancelled, or the in-process handler's
+// stop token is set).
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "taskq/config/config.hpp"
+#include "taskq/store/store.hpp"
+#include "taskq/worker/handler.hpp"
+
+namespace taskq::worker {
+
+struct ExecutorOptions {
+  std::map<std::string, KindConfig> kinds;
+  std::map<std::string, InProcessHandler> in_process;
+  std::string config_source;
+};
+
+struct ExecutorCallbacks {
+  /// On the loop thread, once per job, when its outcome is known.
+  std::function<void(const Job& job, Outcome outcome)> finished;
+  /// From any thread: the latest progress of a running job.
+  std::function<void(ProgressUpdate update)> progress;
+};
+
+class Executor {
+ public:
+  Executor(ExecutorOptions options, ExecutorCallbacks callbacks);
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  void start();
+  /// Thread-safe. Starts the jobs.
+  void submit(std::vector<Job> jobs);
+  /// Thread-safe. Stops the job if it runs here; it ends cancelled.
+  void cancel(JobId id);
+  /// Thread-safe. Stops every running job; they end `returned` (no attempt used).
+  void stop_all();
+  /// Thread-safe. New [kinds.*] for jobs started from now on.
+  void reload_kinds(std::map<std::string, KindConfig> kinds);
+  /// Jobs submitted and not yet finished.
+  [[nodiscard]] std::size_t running() const noexcept { return running_.load(std::memory_order_acquire); }
+  /// Ends the loop thread. Call after every job finished (or was stopped).
+  void shutdown();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<std::size_t> running_{0};
+};
+
+}  // namespace taskq::worker

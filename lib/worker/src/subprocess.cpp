@@ -1,0 +1,245 @@
+#include "subprocess.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "taskq/core/error.hpp"
+
+namespace taskq::worker {
+
+Fd& Fd::operator=(Fd&& o) noexcept {
+  if (this != &o) {
+    reset();
+    fd_ = std::exchange(o.fd_, -1);
+  }
+  return *this;
+}
+
+Fd::~Fd() {
+  reset();
+}
+
+void Fd::reset() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+namespace {
+
+struct Pipe {
+  Fd read, write;
+};
+
+Pipe make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    throw Error(Errc::internal, std::string("cannot create a pipe: ") + std::strerror(errno));
+  return {Fd(fds[0]), Fd(fds[1])};
+}
+
+void set_nonblocking(int fd) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+    throw Error(Errc::internal, std::string("fcntl O_NONBLOCK: ") + std::strerror(errno));
+}
+
+// Where the child failed before exec, written by the child into memory it shares with the parent
+// (vfork), read by the parent once the child has exec'd or exited.
+enum class ChildStep : int { none = 0, setpgid, rlimit, chdir, dup, exec };
+
+struct ChildReport {
+  volatile int step = 0;
+  volatile int error = 0;
+};
+
+// The PATH-resolved candidates for argv[0], computed before vfork (no allocation in the child).
+std::vector<std::string> candidates(const SpawnOptions& o) {
+  const std::string& prog = o.argv.front();
+  if (prog.find('/') != std::string::npos) return {prog};
+  std::string path = "/usr/local/bin:/usr/bin:/bin";
+  for (const auto& [name, value] : o.env)
+    if (name == "PATH") path = value;
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const auto colon = path.find(':', start);
+    std::string dir = path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    if (dir.empty()) dir = ".";
+    out.push_back(dir + "/" + prog);
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return out;
+}
+
+struct Limit {
+  int resource;
+  rlimit value;
+};
+
+// What the child does between vfork and exec, all prepared by the parent.
+struct ChildPlan {
+  char* const* argv;
+  char* const* envp;
+  const std::vector<std::string>* paths;
+  const char* cwd;
+  const std::vector<Limit>* limits;
+  const int* child_fds;  // become 0, 1, 2, 3
+  ChildReport* report;
+};
+
+[[noreturn]] void child_failed(const ChildPlan& plan, ChildStep step, int error) {
+  plan.report->step = static_cast<int>(step);
+  plan.report->error = error;
+  ::_exit(127);
+}
+
+// Runs in the vforked child: system calls only, no allocation, no locks.
+[[noreturn]] __attribute__((noinline)) void run_child(const ChildPlan& plan) {
+  // Default dispositions (ignored signals would stay ignored across exec), then an empty mask.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int s = 1; s < NSIG; ++s)
+    if (s != SIGKILL && s != SIGSTOP) ::sigaction(s, &dfl, nullptr);
+  if (::setpgid(0, 0) != 0) child_failed(plan, ChildStep::setpgid, errno);
+  for (const auto& l : *plan.limits)
+    if (::setrlimit(l.resource, &l.value) != 0) child_failed(plan, ChildStep::rlimit, errno);
+  if (plan.cwd && ::chdir(plan.cwd) != 0) child_failed(plan, ChildStep::chdir, errno);
+  for (int target = 0; target < 4; ++target)
+    if (::dup2(plan.child_fds[target], target) < 0) child_failed(plan, ChildStep::dup, errno);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  int exec_error = ENOENT;
+  for (const auto& p : *plan.paths) {
+    ::execve(p.c_str(), plan.argv, plan.envp);
+    // Keep looking along PATH only when this candidate does not exist; report anything else.
+    if (errno != ENOENT && errno != ENOTDIR) {
+      exec_error = errno;
+      break;
+    }
+  }
+  child_failed(plan, ChildStep::exec, exec_error);
+}
+
+}  // namespace
+
+SpawnedProcess spawn_process(const SpawnOptions& options) {
+  if (options.argv.empty() || options.argv.front().empty())
+    throw Error(Errc::invalid_input, "cannot run a job: the command is empty");
+
+  // Everything the child needs is prepared here: after vfork it only makes system calls.
+  std::vector<std::string> arg_store = options.argv;
+  std::vector<char*> argv;
+  for (auto& a : arg_store) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_store;
+  for (const auto& [name, value] : options.env) env_store.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (auto& e : env_store) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> paths = candidates(options);
+  const char* cwd = options.working_dir ? options.working_dir->c_str() : nullptr;
+
+  std::vector<Limit> limits;
+  if (options.limits.memory_bytes)
+    limits.push_back({RLIMIT_AS, {*options.limits.memory_bytes, *options.limits.memory_bytes}});
+  if (options.limits.cpu_seconds)
+    limits.push_back({RLIMIT_CPU, {*options.limits.cpu_seconds, *options.limits.cpu_seconds}});
+  if (options.limits.open_files)
+    limits.push_back({RLIMIT_NOFILE, {*options.limits.open_files, *options.limits.open_files}});
+
+  Pipe in = make_pipe(), out = make_pipe(), err = make_pipe(), side = make_pipe();
+  // The child's ends are moved to fds 0-3 below. Lift them above 3 first so that no dup2 can
+  // overwrite an end still to be moved (pipe fds may themselves be 0-3 in odd parents).
+  auto lift = [](Fd& fd) {
+    const int high = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 10);
+    if (high < 0) throw Error(Errc::internal, std::string("fcntl F_DUPFD: ") + std::strerror(errno));
+    fd = Fd(high);
+  };
+  lift(in.read);
+  lift(out.write);
+  lift(err.write);
+  lift(side.write);
+  const int child_fds[4] = {in.read.get(), out.write.get(), err.write.get(), side.write.get()};
+
+  ChildReport report;
+  const ChildPlan plan{argv.data(), envp.data(), &paths, cwd, &limits, child_fds, &report};
+  sigset_t all, old;
+  sigfillset(&all);
+  // No signal handler of the parent may run in the child while it shares the parent's memory.
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  const pid_t pid = ::vfork();
+  if (pid == 0) run_child(plan);
+  const int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) throw Error(Errc::internal, std::string("cannot start a process: ") + std::strerror(fork_errno));
+
+  // vfork returns once the child has exec'd or exited: its report is complete.
+  if (report.step != 0) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    const std::string what = std::strerror(report.error);
+    const std::string prog = options.argv.front();
+    switch (static_cast<ChildStep>(report.step)) {
+      case ChildStep::chdir:
+        throw Error(Errc::invalid_input,
+                    "cannot run " + prog + ": working directory " + options.working_dir.value_or("") + ": " + what);
+      case ChildStep::rlimit:
+        throw Error(Errc::invalid_input, "cannot run " + prog + ": cannot set its resource limits: " + what);
+      case ChildStep::exec:
+        throw Error(Errc::invalid_input, "cannot run " + prog + ": " + what);
+      default:
+        throw Error(Errc::internal, "cannot run " + prog + ": " + what);
+    }
+  }
+
+  SpawnedProcess p;
+  p.pid = pid;
+  // The raw system call: glibc 2.36 declares pidfd_open without C linkage for C++.
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    const int e = errno;
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    throw Error(Errc::internal, std::string("pidfd_open: ") + std::strerror(e));
+  }
+  p.pidfd = Fd(pidfd);  // pidfds are close-on-exec
+  p.stdin_w = std::move(in.write);
+  p.stdout_r = std::move(out.read);
+  p.stderr_r = std::move(err.read);
+  p.side_r = std::move(side.read);
+  for (const Fd* fd : {&p.pidfd, &p.stdin_w, &p.stdout_r, &p.stderr_r, &p.side_r}) set_nonblocking(fd->get());
+  return p;
+}
+
+void signal_group(pid_t pgid, int sig) noexcept {
+  if (pgid > 0) ::kill(-pgid, sig);
+}
+
+std::optional<ExitStatus> try_reap(pid_t pid) {
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid, &status, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r != pid) return std::nullopt;
+  ExitStatus s;
+  if (WIFEXITED(status)) s.code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) {
+    s.signal = WTERMSIG(status);
+    s.core_dumped = WCOREDUMP(status);
+  }
+  return s;
+}
+
+}  // namespace taskq::worker

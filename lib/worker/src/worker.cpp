@@ -1,0 +1,414 @@
+#include "taskq/worker/worker.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "completer.hpp"
+#include "db_link.hpp"
+#include "executor.hpp"
+#include "subprocess.hpp"
+#include "taskq/core/error.hpp"
+
+namespace taskq {
+using worker::Completer;
+using worker::DbLink;
+using worker::Executor;
+
+namespace {
+
+// Largest claim: bigger batches save round trips but hold row locks longer and delay other
+// workers' claims.
+constexpr int max_claim_batch = 1000;
+// Due scheduled jobs promoted per statement.
+constexpr int promote_batch = 10000;
+// Held outcomes beyond which no more jobs are claimed (writing them is failing or slow).
+constexpr std::size_t max_held_outcomes = 100000;
+
+struct QueueSlots {
+  std::string name;
+  int limit = 0;
+  std::atomic<int> in_flight{0};
+  std::atomic<bool> has_work{true};  // worth a claim: notified, polled, or the last claim was full
+};
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+using Steady = std::chrono::steady_clock;
+
+}  // namespace
+
+struct Worker::Impl {
+  WorkerOptions options;
+  std::map<std::string, InProcessHandler> handlers;
+  std::int64_t worker_id = 0;
+  std::vector<std::unique_ptr<QueueSlots>> queues;
+  std::unordered_map<std::string, QueueSlots*> by_name;
+
+  std::unique_ptr<Completer> completer;
+  std::unique_ptr<Executor> executor;
+  std::unique_ptr<DbLink> fetch_link, listen_link;
+  std::jthread fetcher, listener;
+  worker::Fd wake_fd;  // eventfd: ends the listener's wait at stop
+
+  std::mutex wake_mu;
+  std::condition_variable_any wake_cv;
+  bool wake = false;
+
+  std::mutex owned_mu;
+  std::unordered_set<JobId> owned;  // claimed and outcome not yet written
+  bool orphan_check = false;        // fetcher thread only
+  bool rewake_all = false;          // listener thread only: after a reconnect
+
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+
+  std::atomic<std::int64_t> n_claimed{0}, n_completed{0}, n_retried{0}, n_failed{0}, n_snoozed{0}, n_cancelled{0},
+      n_returned{0};
+  bool started = false, stopped = false;
+
+  void wake_fetcher() {
+    {
+      std::lock_guard lock(wake_mu);
+      wake = true;
+    }
+    wake_cv.notify_one();
+  }
+
+  std::vector<std::string> queue_names() const {
+    std::vector<std::string> out;
+    for (const auto& q : queues) out.push_back(q->name);
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Executor -> completer
+
+  void on_finished(const Job& job, Outcome o) {
+    switch (o.kind) {
+      case Outcome::Kind::completed:
+        ++n_completed;
+        break;
+      case Outcome::Kind::retry:
+        ++n_retried;
+        break;
+      case Outcome::Kind::failed:
+        ++n_failed;
+        break;
+      case Outcome::Kind::snoozed:
+        ++n_snoozed;
+        break;
+      case Outcome::Kind::cancelled:
+        ++n_cancelled;
+        break;
+      case Outcome::Kind::returned:
+        ++n_returned;
+        break;
+    }
+    completer->push(std::move(o));
+    if (auto it = by_name.find(job.queue); it != by_name.end()) {
+      QueueSlots& q = *it->second;
+      q.in_flight.fetch_sub(1, std::memory_order_acq_rel);
+      if (q.has_work.load(std::memory_order_acquire)) wake_fetcher();
+    }
+    if (executor->running() == 0) {
+      std::lock_guard lock(done_mu);
+      done_cv.notify_all();
+    }
+  }
+
+  void on_written(const std::vector<Outcome>& written) {
+    std::lock_guard lock(owned_mu);
+    for (const auto& o : written) owned.erase(o.id);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Fetcher: claims, promotes, returns orphans
+
+  void fetch_loop(const std::stop_token& stop) {
+    auto next_promote = Steady::now();
+    while (!stop.stop_requested()) {
+      const auto now = Steady::now();
+      if (now >= next_promote) {
+        fetch_link->with([&](Store& s) { s.promote_due(queue_names(), promote_batch); });
+        next_promote = now + options.worker.poll_interval;
+        for (auto& q : queues) q->has_work.store(true, std::memory_order_release);
+      }
+      if (orphan_check && fetch_link->with([&](Store& s) { return_orphans(s); })) orphan_check = false;
+
+      bool progressed = false;
+      if (completer->pending() < max_held_outcomes) {
+        for (auto& qp : queues) {
+          QueueSlots& q = *qp;
+          const int free = q.limit - q.in_flight.load(std::memory_order_acquire);
+          if (free <= 0 || !q.has_work.load(std::memory_order_acquire) || stop.stop_requested()) continue;
+          const int want = std::min(free, max_claim_batch);
+          std::vector<Job> jobs;
+          if (!fetch_link->with([&](Store& s) { jobs = s.claim(worker_id, q.name, want); })) break;
+          if (static_cast<int>(jobs.size()) < want) q.has_work.store(false, std::memory_order_release);
+          if (jobs.empty()) continue;
+          {
+            std::lock_guard lock(owned_mu);
+            for (const auto& j : jobs) owned.insert(j.id);
+          }
+          q.in_flight.fetch_add(static_cast<int>(jobs.size()), std::memory_order_acq_rel);
+          n_claimed += static_cast<std::int64_t>(jobs.size());
+          executor->submit(std::move(jobs));
+          progressed = true;
+        }
+      }
+      if (progressed) continue;
+      auto until = next_promote;
+      if (!fetch_link->connected())
+        until = std::min(until, Steady::now() + std::max(fetch_link->retry_in(), Duration{}));
+      std::unique_lock lock(wake_mu);
+      wake_cv.wait_until(lock, stop, until, [&] { return wake; });
+      wake = false;
+    }
+  }
+
+  // After a reconnect: a claim whose reply was lost left jobs running under this worker that no
+  // one runs. They go back to available, without using up the attempt.
+  void return_orphans(Store& s) {
+    const auto running = s.running_of_worker(worker_id);
+    std::vector<Outcome> orphans;
+    {
+      std::lock_guard lock(owned_mu);
+      for (const auto& [id, attempt] : running)
+        if (!owned.count(id)) orphans.push_back({id, attempt, Outcome::Kind::returned});
+    }
+    if (orphans.empty()) return;
+    spdlog::warn("fetcher: {} job(s) claimed before the connection was lost were never received; returning them",
+                 orphans.size());
+    s.complete(worker_id, orphans);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Listener: wake-ups, cancel requests, heartbeat
+
+  void on_notification(const Notification& n) {
+    if (n.event == "insert") {
+      if (n.payload.empty()) {
+        for (auto& q : queues) q->has_work.store(true, std::memory_order_release);
+        wake_fetcher();
+      } else if (auto it = by_name.find(n.payload); it != by_name.end()) {
+        it->second->has_work.store(true, std::memory_order_release);
+        wake_fetcher();
+      }
+    } else if (n.event == "cancel") {
+      try {
+        executor->cancel(std::stoll(n.payload));
+      } catch (const std::exception&) {
+        spdlog::warn("listener: ignoring a cancel notification with payload '{}'", n.payload);
+      }
+    }
+  }
+
+  void listen_loop(const std::stop_token& stop) {
+    auto next_heartbeat = Steady::now() + options.worker.heartbeat_interval;
+    auto next_cancel_poll = Steady::now() + options.worker.poll_interval;
+    while (!stop.stop_requested()) {
+      auto now = Steady::now();
+      if (now >= next_heartbeat) {
+        listen_link->with([&](Store& s) { s.heartbeat(worker_id); });
+        next_heartbeat = now + options.worker.heartbeat_interval;
+      }
+      if (now >= next_cancel_poll) {
+        // Safety net for cancel notifications missed while disconnected.
+        if (executor->running() > 0) {
+          std::vector<JobId> ids;
+          if (listen_link->with([&](Store& s) { ids = s.cancel_requested_of_worker(worker_id); }))
+            for (JobId id : ids) executor->cancel(id);
+        }
+        next_cancel_poll = now + options.worker.poll_interval;
+      }
+      if (rewake_all) {
+        rewake_all = false;
+        for (auto& q : queues) q->has_work.store(true, std::memory_order_release);
+        wake_fetcher();
+        next_cancel_poll = Steady::now();  // check missed cancel requests now
+        continue;
+      }
+      now = Steady::now();
+      const auto until = std::min(next_heartbeat, next_cancel_poll);
+      const auto timeout = std::chrono::duration_cast<Duration>(until - now);
+      if (timeout <= Duration{}) continue;
+      if (listen_link->connected() || listen_link->retry_in() == Duration{}) {
+        std::vector<Notification> got;
+        if (listen_link->with([&](Store& s) { got = s.wait_notifications(timeout, wake_fd.get()); })) {
+          for (const auto& n : got) on_notification(n);
+          continue;
+        }
+      }
+      // Disconnected: wait for the reconnect backoff (or the stop request).
+      pollfd p{wake_fd.get(), POLLIN, 0};
+      const auto wait = std::min(timeout, std::max(listen_link->retry_in(), Duration{std::chrono::milliseconds{10}}));
+      ::poll(&p, 1, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()) + 1);
+    }
+  }
+};
+
+Worker::Worker(WorkerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+}
+
+Worker::~Worker() {
+  if (impl_->started && !impl_->stopped) {
+    try {
+      stop(Duration{});
+    } catch (const std::exception& e) {
+      spdlog::error("worker: stopping failed: {}", e.what());
+    }
+  }
+}
+
+void Worker::register_handler(const std::string& kind, InProcessHandler handler) {
+  if (impl_->started) throw Error(Errc::internal, "register_handler: the worker has already started");
+  validate_name("kind", kind);
+  impl_->handlers[kind] = std::move(handler);
+}
+
+void Worker::start() {
+  auto& d = *impl_;
+  if (d.started) return;
+  if (d.options.worker.queues.empty()) throw Error(Errc::invalid_input, "worker: no queues to serve");
+  int total = 0;
+  for (const auto& [name, limit] : d.options.worker.queues) {
+    auto q = std::make_unique<QueueSlots>();
+    q->name = name;
+    q->limit = limit;
+    total += limit;
+    d.by_name[name] = q.get();
+    d.queues.push_back(std::move(q));
+  }
+  const int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (efd < 0) throw Error(Errc::internal, "eventfd failed");
+  d.wake_fd = worker::Fd(efd);
+
+  {
+    StoreOptions reg = d.options.store;
+    reg.application_name = "taskq-workerd";
+    auto store = Store::open(reg);
+    d.worker_id =
+        store->register_worker({host_name(), static_cast<int>(::getpid()), d.queue_names(), total, d.options.version});
+  }
+  // Connections are named "taskq-workerd w<id> <role>" in pg_stat_activity, and so are log lines.
+  const std::string w = d.options.store.schema + "/w" + std::to_string(d.worker_id) + " ";
+  d.completer =
+      std::make_unique<Completer>(w + "completer", d.options.store, d.worker_id, d.options.worker.delete_completed,
+                                  [&d](const std::vector<Outcome>& written) { d.on_written(written); });
+  d.completer->connect_or_throw();
+  d.executor = std::make_unique<Executor>(
+      worker::ExecutorOptions{d.options.kinds, d.handlers, d.options.config_source},
+      worker::ExecutorCallbacks{[&d](const Job& job, Outcome o) { d.on_finished(job, std::move(o)); },
+                                [&d](ProgressUpdate u) { d.completer->push_progress(std::move(u)); }});
+  d.listen_link = std::make_unique<DbLink>(w + "listener", d.options.store, [&d](Store& s) {
+    s.listen({"insert", "cancel"});
+    d.rewake_all = true;
+  });
+  d.fetch_link = std::make_unique<DbLink>(w + "fetcher", d.options.store, [&d](Store&) { d.orphan_check = true; });
+  d.listen_link->connect_or_throw();
+  d.fetch_link->connect_or_throw();
+  d.orphan_check = false;  // nothing can be orphaned before the first claim
+
+  d.completer->start();
+  d.executor->start();
+  d.listener = std::jthread([&d](const std::stop_token& st) { d.listen_loop(st); });
+  d.fetcher = std::jthread([&d](const std::stop_token& st) { d.fetch_loop(st); });
+  d.started = true;
+  spdlog::info(
+      "worker {} started: queues {}, {} connections", d.worker_id,
+      [&] {
+        std::string s;
+        for (const auto& q : d.queues) s += (s.empty() ? "" : ", ") + q->name + "=" + std::to_string(q->limit);
+        return s;
+      }(),
+      3);
+}
+
+void Worker::stop(Duration wait) {
+  auto& d = *impl_;
+  if (!d.started || d.stopped) return;
+  d.stopped = true;
+  // 1. No more claims.
+  d.fetcher.request_stop();
+  d.wake_fetcher();
+  d.fetcher.join();
+  // 2. Let running jobs finish (the listener keeps heartbeating and delivering cancels).
+  const auto running = d.executor->running();
+  if (running > 0) {
+    spdlog::info("worker {}: waiting up to {} for {} running job(s)", d.worker_id, format_duration(wait), running);
+    std::unique_lock lock(d.done_mu);
+    d.done_cv.wait_for(lock, wait, [&] { return d.executor->running() == 0; });
+  }
+  // 3. Stop the rest; they return to the queue without using up an attempt.
+  if (d.executor->running() > 0) {
+    spdlog::info("worker {}: stopping {} job(s) still running", d.worker_id, d.executor->running());
+    d.executor->stop_all();
+    Duration grace{std::chrono::seconds{10}};
+    for (const auto& [name, k] : d.options.kinds) grace = std::max(grace, k.kill_grace);
+    std::unique_lock lock(d.done_mu);
+    if (!d.done_cv.wait_for(lock, grace + std::chrono::seconds{5}, [&] { return d.executor->running() == 0; }))
+      spdlog::error("worker {}: {} job(s) did not stop", d.worker_id, d.executor->running());
+  }
+  // 4. Write every outcome, then leave.
+  d.listener.request_stop();
+  const std::uint64_t one = 1;
+  (void)::write(d.wake_fd.get(), &one, sizeof one);
+  d.listener.join();
+  const std::size_t left = d.completer->stop(std::chrono::seconds{10});
+  d.executor->shutdown();
+  if (left > 0) {
+    spdlog::error(
+        "worker {}: {} outcome(s) could not be written; those jobs stay running under this worker and are rescued "
+        "once its heartbeat is older than the rescue grace",
+        d.worker_id, left);
+    return;
+  }
+  try {
+    StoreOptions reg = d.options.store;
+    reg.application_name = "taskq-workerd";
+    Store::open(reg)->unregister_worker(d.worker_id);
+  } catch (const std::exception& e) {
+    spdlog::warn("worker {}: could not unregister: {}", d.worker_id, e.what());
+  }
+  spdlog::info("worker {} stopped", d.worker_id);
+}
+
+void Worker::reload_kinds(std::map<std::string, KindConfig> kinds) {
+  impl_->options.kinds = kinds;
+  if (impl_->executor) impl_->executor->reload_kinds(std::move(kinds));
+}
+
+std::int64_t Worker::worker_id() const {
+  return impl_->worker_id;
+}
+
+WorkerStats Worker::stats() const {
+  const auto& d = *impl_;
+  WorkerStats s;
+  s.claimed = d.n_claimed;
+  s.completed = d.n_completed;
+  s.retried = d.n_retried;
+  s.failed = d.n_failed;
+  s.snoozed = d.n_snoozed;
+  s.cancelled = d.n_cancelled;
+  s.returned = d.n_returned;
+  s.running = d.executor ? static_cast<std::int64_t>(d.executor->running()) : 0;
+  s.held_outcomes = d.completer ? static_cast<std::int64_t>(d.completer->pending()) : 0;
+  return s;
+}
+
+}  // namespace taskq

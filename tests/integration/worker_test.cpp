@@ -1,0 +1,130 @@
+// The embedded worker (taskq::Worker) against a real PostgreSQL: in-process handlers, progress,
+// exceptions, timeouts through the stop token, connections used, graceful stop.
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
+
+#include "daemon_process.hpp"
+#include "taskq/core/error.hpp"
+#include "taskq/queue/client.hpp"
+#include "taskq/worker/worker.hpp"
+#include "test_db.hpp"
+
+using namespace taskq;
+using namespace std::chrono_literals;
+using taskq::test::TestSchema;
+using taskq::test::wait_until;
+
+namespace {
+
+WorkerOptions options_for(const TestSchema& s, std::map<std::string, int> queues = {{"default", 4}}) {
+  WorkerOptions o;
+  o.store = s.options();
+  o.worker.queues = std::move(queues);
+  o.worker.poll_interval = 50ms;
+  o.worker.heartbeat_interval = 100ms;
+  o.version = "test";
+  return o;
+}
+
+JobId enqueue(Client& c, const std::string& kind, const std::string& args = "{}", int max_attempts = 25,
+              std::optional<Duration> timeout = std::nullopt) {
+  EnqueueParams p;
+  p.kind = kind;
+  p.args = args;
+  p.max_attempts = max_attempts;
+  p.timeout = timeout;
+  return c.enqueue(p).job.id;
+}
+
+bool wait_state(Client& c, JobId id, JobState state, std::chrono::milliseconds timeout = 10s) {
+  return wait_until([&] { return c.get(id)->state == state; }, timeout);
+}
+
+}  // namespace
+
+TEST_CASE("in-process handlers: result, progress, exceptions, permanent failure", "[worker]") {
+  TestSchema s;
+  Client client(s.open());
+  Worker w(options_for(s));
+  w.register_handler("double", [](JobContext& ctx) {
+    ctx.progress(50, "halfway");
+    HandlerResult r;
+    r.result = "{\"job\": " + std::to_string(ctx.job.id) + ", \"args\": " + ctx.job.args + "}";
+    return r;
+  });
+  w.register_handler("throws", [](JobContext&) -> HandlerResult { throw std::runtime_error("disk on fire"); });
+  w.register_handler("refuses", [](JobContext&) {
+    HandlerResult r;
+    r.kind = HandlerResult::Kind::failed;
+    r.message = "bad input";
+    return r;
+  });
+  w.start();
+  const auto ok = enqueue(client, "double", R"({"n": 21})");
+  const auto bad = enqueue(client, "throws", "{}", 2);
+  const auto refused = enqueue(client, "refuses");
+  REQUIRE(wait_state(client, ok, JobState::completed));
+  const auto job = *client.get(ok);
+  CHECK(job.result.value_or("") == "{\"job\": " + std::to_string(ok) + ", \"args\": {\"n\": 21}}");
+  REQUIRE(job.progress.has_value());
+  CHECK(job.progress->find("\"percent\": 50") != std::string::npos);
+  CHECK(job.progress->find("halfway") != std::string::npos);
+
+  REQUIRE(wait_state(client, refused, JobState::failed));
+  CHECK(client.get(refused)->attempt == 1);
+  CHECK(client.get(refused)->errors.find("bad input") != std::string::npos);
+  // Retried after the default backoff (about 1 s after the first attempt), then failed.
+  REQUIRE(wait_state(client, bad, JobState::failed, 15s));
+  const auto failed = *client.get(bad);
+  CHECK(failed.attempt == 2);
+  CHECK(failed.errors.find("disk on fire") != std::string::npos);
+  const auto stats = w.stats();
+  CHECK(stats.completed == 1);
+  CHECK(stats.failed == 2);
+  CHECK(stats.retried == 1);
+  w.stop(1s);
+  CHECK(s.scalar("SELECT count(*) FROM workers") == "0");
+}
+
+TEST_CASE("a timeout sets the stop token and records the attempt as timed out", "[worker]") {
+  TestSchema s;
+  Client client(s.open());
+  Worker w(options_for(s));
+  std::atomic<bool> saw_stop{false};
+  w.register_handler("spin", [&](JobContext& ctx) {
+    while (!ctx.stop.stop_requested()) std::this_thread::sleep_for(1ms);
+    saw_stop = true;
+    return HandlerResult{};
+  });
+  w.start();
+  const auto id = enqueue(client, "spin", "{}", 1, Duration{std::chrono::milliseconds{100}});
+  REQUIRE(wait_state(client, id, JobState::failed));
+  CHECK(client.get(id)->errors.find("timed out after 100ms") != std::string::npos);
+  REQUIRE(wait_until([&] { return saw_stop.load(); }, 5s));
+  w.stop(1s);
+}
+
+TEST_CASE("the worker uses at most three connections whatever its concurrency", "[worker]") {
+  TestSchema s;
+  Client client(s.open());
+  Worker w(options_for(s, {{"default", 200}, {"other", 100}}));
+  w.start();
+  std::vector<JobId> ids;
+  for (int i = 0; i < 300; ++i) {
+    EnqueueParams p;
+    p.kind = "sleep";
+    p.args = R"({"ms": 3000})";
+    p.queue = i % 3 == 0 ? "other" : "default";
+    ids.push_back(client.enqueue(p).job.id);
+  }
+  REQUIRE(wait_until([&] { return w.stats().running == 300; }, 10s));
+  const auto connections =
+      s.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'taskq-workerd " + s.name() + "/w" +
+               std::to_string(w.worker_id()) + " %'");
+  CHECK(connections == "3");
+  w.stop(Duration{});
+  // Returned without using up an attempt.
+  CHECK(s.scalar("SELECT count(*) FROM jobs WHERE state = 'available' AND attempt = 0") == "300");
+}
