@@ -57,6 +57,8 @@ int main(int argc, char** argv) {
   add_drain(app, ctx);
   add_stats(app, ctx);
   add_prune(app, ctx);
+  add_workers(app, ctx);
+  add_rescue(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
   options.worker = config.worker;
   options.kinds = config.kinds;
   options.version = TASKQ_VERSION;
-  options.config_source = config.source;
+  options.config_source =
+      config.source == "(defaults)" ? "a configuration file (none was read: pass --config FILE)" : config.source;
   taskq::Worker worker(options);
   try {
     worker.start();

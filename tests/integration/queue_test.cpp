@@ -311,7 +311,7 @@ TEST_CASE("outcomes: retry backs off, exhausts into failed, records errors and r
   CHECK(j.result == R"({"ok": true})");
 }
 
-TEST_CASE("cancel: waiting jobs end, running jobs get a request; bad ids change nothing", "[cancel]") {
+TEST_CASE("cancel: waiting jobs end, running jobs get a request, bad ids change nothing", "[cancel]") {
   TestSchema s;
   auto c = client_for(s);
   const JobId a = c->enqueue(job("a")).job.id;

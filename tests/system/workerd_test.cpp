@@ -89,7 +89,7 @@ std::string temp_path(const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("workerd: built-in noop, sleep and fail; unknown kind fails at once", "[workerd]") {
+TEST_CASE("workerd: built-in noop, sleep and fail, and an unknown kind fails at once", "[workerd]") {
   TestSchema db;
   Workerd w(db, "");
   const auto noop = enqueue(db, {"noop"});
@@ -306,7 +306,7 @@ TEST_CASE("workerd: kill -9 under load, then rescue: every job completes, none i
   CHECK(count_jobs(db, "state <> 'completed'") == 0);
 }
 
-TEST_CASE("workerd: a paused queue is not claimed; resume wakes the worker", "[workerd]") {
+TEST_CASE("workerd: a paused queue is not claimed and resume wakes the worker", "[workerd]") {
   TestSchema db;
   Workerd w(db, "", "queues = { default = 4, other = 4 }");
   REQUIRE_EXIT(taskctl(db, {"pause", "default"}), 0);

@@ -136,8 +136,8 @@ TEST_CASE("the man page documents every [kinds.NAME] key with its default", "[co
   REQUIRE_FALSE(kind_keys().empty());
   for (const auto& key : kind_keys()) {
     INFO("key " << key.name << " in " << man_path().string());
-    CHECK(contains(man, ".B " + std::string(key.name) + "\nType: " + std::string(key.type) + ".\nDefault: " +
-                            std::string(key.default_value) + "."));
+    CHECK(contains(man, ".B " + std::string(key.name) + "\nType: " + std::string(key.type) +
+                            ".\nDefault: " + std::string(key.default_value) + "."));
   }
 }
 

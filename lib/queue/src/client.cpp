@@ -180,4 +180,19 @@ PruneReport Client::prune(Duration older_than, const std::vector<JobState>& stat
   return report;
 }
 
+RescueResult Client::rescue(Duration grace, bool dry_run) {
+  if (grace <= Duration{}) throw Error(Errc::invalid_input, "--grace: must be greater than 0");
+  constexpr int batch = 1000;
+  RescueResult total = store_->rescue(grace, dry_run ? 100000 : batch, dry_run);
+  if (dry_run) return total;
+  auto last = total.jobs.size();
+  while (last == static_cast<std::size_t>(batch)) {
+    auto more = store_->rescue(grace, batch, false);
+    last = more.jobs.size();
+    total.jobs.insert(total.jobs.end(), more.jobs.begin(), more.jobs.end());
+    total.forgotten_workers += more.forgotten_workers;
+  }
+  return total;
+}
+
 }  // namespace taskq

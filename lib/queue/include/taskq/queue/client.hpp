@@ -74,6 +74,14 @@ class Client {
   /// transaction, so a large prune never holds locks for long).
   PruneReport prune(Duration older_than, const std::vector<JobState>& states, int batch_size, bool dry_run);
 
+  /// Registered workers, live and dead, with what they run.
+  std::vector<WorkerInfo> workers() { return store_->workers(); }
+
+  /// Puts the running jobs of workers whose heartbeat is older than `grace` (or that are no
+  /// longer registered) back to be retried, or failed / cancelled; in batches of 1000, each its
+  /// own transaction. A dry run reports without changing anything.
+  RescueResult rescue(Duration grace, bool dry_run);
+
   Store& store() { return *store_; }
 
  private:
