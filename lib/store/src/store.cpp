@@ -438,6 +438,14 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->conn = db::connect({options.url, options.schema, options.connect_timeout, options.application_name});
+  if (!options.synchronous_commit) {
+    try {
+      pqxx::nontransaction tx(*impl->conn);
+      tx.exec("SET synchronous_commit = off");
+    } catch (...) {
+      db::rethrow_as_error("configure the session", options.schema);
+    }
+  }
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -828,9 +836,9 @@ void Store::unregister_worker(std::int64_t worker_id) {
 std::vector<Job> Store::claim(std::int64_t worker_id, const std::string& queue, int n) {
   try {
     const auto& stmt = impl_->prepare("taskq_claim", claim_sql);
-    pqxx::work tx(*impl_->conn);
+    // One statement, atomic on its own: autocommit saves the BEGIN and COMMIT round trips.
+    pqxx::nontransaction tx(*impl_->conn);
     auto rows = tx.exec_prepared(stmt, queue, n, worker_id);
-    tx.commit();
     std::vector<Job> out;
     out.reserve(rows.size());
     for (const auto& r : rows) {
@@ -869,7 +877,9 @@ std::size_t Store::complete(std::int64_t worker_id, const std::vector<Outcome>& 
       }
     }
     std::size_t applied = 0;
-    pqxx::work tx(*impl_->conn);
+    // Each statement is atomic on its own and outcomes of different jobs need no common
+    // transaction: autocommit saves the BEGIN and COMMIT round trips on the hot path.
+    pqxx::nontransaction tx(*impl_->conn);
     if (!plain_ids.empty()) {
       const auto& stmt = delete_completed ? impl_->prepare("taskq_complete_delete", complete_delete_sql)
                                           : impl_->prepare("taskq_complete_ok", complete_ok_sql);
@@ -896,7 +906,6 @@ std::size_t Store::complete(std::int64_t worker_id, const std::vector<Outcome>& 
                                  sql::text_array(max_attempts));
       applied += r[0].as<std::size_t>();
     }
-    tx.commit();
     return applied;
   } catch (...) {
     impl_->fail("complete jobs");

@@ -70,9 +70,11 @@ std::vector<std::string> candidates(const SpawnOptions& o) {
   std::size_t start = 0;
   for (;;) {
     const auto colon = path.find(':', start);
-    std::string dir = path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-    if (dir.empty()) dir = ".";
-    out.push_back(dir + "/" + prog);
+    std::string candidate = path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    if (candidate.empty()) candidate.push_back('.');
+    candidate.push_back('/');
+    candidate.append(prog);
+    out.push_back(std::move(candidate));
     if (colon == std::string::npos) break;
     start = colon + 1;
   }

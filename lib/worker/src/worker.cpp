@@ -318,7 +318,12 @@ void Worker::start() {
     s.listen({"insert", "cancel"});
     d.rewake_all = true;
   });
-  d.fetch_link = std::make_unique<DbLink>(w + "fetcher", d.options.store, [&d](Store&) { d.orphan_check = true; });
+  // Claims and promotions need not wait for the WAL flush: a claim lost in a server crash only
+  // returns its jobs to available (they run again, as at-least-once allows); enqueues and
+  // outcomes stay synchronous.
+  StoreOptions fetch_options = d.options.store;
+  fetch_options.synchronous_commit = false;
+  d.fetch_link = std::make_unique<DbLink>(w + "fetcher", fetch_options, [&d](Store&) { d.orphan_check = true; });
   d.listen_link->connect_or_throw();
   d.fetch_link->connect_or_throw();
   d.orphan_check = false;  // nothing can be orphaned before the first claim

@@ -25,6 +25,10 @@ struct StoreOptions {
   std::string schema = "taskq";
   Duration connect_timeout = std::chrono::seconds{5};
   std::string application_name = "taskq";
+  // false: this session's commits do not wait for the WAL flush (synchronous_commit = off). Only
+  // for writes whose loss in a server crash is harmless, such as claims: a lost claim puts the
+  // job back to available, and at-least-once delivery already allows it to run again.
+  bool synchronous_commit = true;
 };
 
 struct MigrationInfo {
