@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "daemon_process.hpp"
+#include "one_shot_server.hpp"
 #include "taskq/core/error.hpp"
 #include "taskq/queue/client.hpp"
 #include "taskq/worker/worker.hpp"
@@ -127,4 +128,29 @@ TEST_CASE("the worker uses at most three connections whatever its concurrency", 
   w.stop(Duration{});
   // Returned without using up an attempt.
   CHECK(s.scalar("SELECT count(*) FROM jobs WHERE state = 'available' AND attempt = 0") == "300");
+}
+
+TEST_CASE("an http kind posts the job and records the answer", "[worker][http]") {
+  TestSchema s;
+  Client client(s.open());
+  taskq::test::OneShotServer server([](const auto& req) {
+    taskq::test::http::response<taskq::test::http::string_body> res{taskq::test::http::status::ok, 11};
+    res.body() = "{\"echo\": " + req.body() + "}";
+    return std::optional(res);
+  });
+  auto opts = options_for(s);
+  KindConfig k;
+  k.name = "notify";
+  k.http = HttpHandlerConfig{server.url("/hooks/notify"), std::chrono::seconds{5}, {}};
+  opts.kinds["notify"] = k;
+  Worker w(opts);
+  w.start();
+  const auto id = enqueue(client, "notify", R"({"to": "ada"})");
+  REQUIRE(wait_state(client, id, JobState::completed));
+  const auto result = client.get(id)->result.value_or("");
+  CHECK(result.find("\"id\": " + std::to_string(id)) != std::string::npos);
+  CHECK(result.find("\"kind\": \"notify\"") != std::string::npos);
+  CHECK(result.find("\"args\": {\"to\": \"ada\"}") != std::string::npos);
+  CHECK(server.request().target() == "/hooks/notify");
+  w.stop(1s);
 }
