@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <queue>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -32,6 +33,8 @@ constexpr int max_claim_batch = 1000;
 constexpr int promote_batch = 10000;
 // Held outcomes beyond which no more jobs are claimed (writing them is failing or slow).
 constexpr std::size_t max_held_outcomes = 100000;
+// Due times of retries remembered for timely promotion; beyond it the safety poll takes over.
+constexpr std::size_t max_tracked_dues = 10000;
 
 struct QueueSlots {
   std::string name;
@@ -66,6 +69,8 @@ struct Worker::Impl {
   std::mutex wake_mu;
   std::condition_variable_any wake_cv;
   bool wake = false;
+  // Due times of written retries and snoozes, earliest first, for timely promotion.
+  std::priority_queue<Steady::time_point, std::vector<Steady::time_point>, std::greater<>> dues;
 
   std::mutex owned_mu;
   std::unordered_set<JobId> owned;  // claimed and outcome not yet written
@@ -130,8 +135,27 @@ struct Worker::Impl {
   }
 
   void on_written(const std::vector<Outcome>& written) {
-    std::lock_guard lock(owned_mu);
-    for (const auto& o : written) owned.erase(o.id);
+    std::vector<Timestamp> due_at;
+    {
+      std::lock_guard lock(owned_mu);
+      for (const auto& o : written) {
+        owned.erase(o.id);
+        if (o.run_at) due_at.push_back(*o.run_at);
+      }
+    }
+    if (due_at.empty()) return;
+    // Retries and snoozes due before the next safety poll are promoted on time instead of up to
+    // a poll interval late. (A few ms after due: the promotion compares with the database clock.)
+    const auto steady_now = Steady::now();
+    const auto system_now = SystemClock{}.now();
+    {
+      std::lock_guard lock(wake_mu);
+      for (const auto t : due_at)
+        if (dues.size() < max_tracked_dues)
+          dues.push(steady_now + std::max(Duration{}, t - system_now) + std::chrono::milliseconds{2});
+      wake = true;
+    }
+    wake_cv.notify_one();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -141,6 +165,11 @@ struct Worker::Impl {
     auto next_promote = Steady::now();
     while (!stop.stop_requested()) {
       const auto now = Steady::now();
+      {
+        std::lock_guard lock(wake_mu);
+        if (!dues.empty() && dues.top() < next_promote) next_promote = dues.top();
+        while (!dues.empty() && dues.top() <= now) dues.pop();
+      }
       if (now >= next_promote) {
         fetch_link->with([&](Store& s) { s.promote_due(queue_names(), promote_batch); });
         next_promote = now + options.worker.poll_interval;
