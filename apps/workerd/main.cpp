@@ -109,7 +109,10 @@ int main(int argc, char** argv) {
                                         : taskq::Duration{std::chrono::seconds{1}};
   for (;;) {
     const auto sig = taskq::daemon::wait_signal(tick);
-    if (watchdog) taskq::daemon::notify_watchdog();
+    // The loops wait at most a poll or heartbeat interval, and a database call is bounded by
+    // connect_timeout on reconnects; a minute without a round means something is stuck.
+    if (watchdog && worker.healthy(std::max<taskq::Duration>(std::chrono::minutes{1}, 3 * config.worker.poll_interval)))
+      taskq::daemon::notify_watchdog();
     if (!sig) continue;
     if (*sig == taskq::daemon::Signal::reload) {
       reload(flags, worker);

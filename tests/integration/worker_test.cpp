@@ -154,3 +154,73 @@ TEST_CASE("an http kind posts the job and records the answer", "[worker][http]")
   CHECK(server.request().target() == "/hooks/notify");
   w.stop(1s);
 }
+
+TEST_CASE("outcomes apply once, to the attempt that ran, for the worker that ran it", "[worker][store]") {
+  TestSchema s;
+  auto store = s.open();
+  Client client(s.open());
+  const auto a = enqueue(client, "k");
+  const auto b = enqueue(client, "k", "{}", 1);
+  const auto c = enqueue(client, "k");
+  const auto w = store->register_worker({"host", 1, {"default"}, 4, "test"});
+  REQUIRE(store->claim(w, "default", 10).size() == 3);
+  // A stale attempt number, another worker: nothing applies.
+  CHECK(store->complete(w, {{a, 2, Outcome::Kind::completed}}) == 0);
+  CHECK(store->complete(w + 1, {{a, 1, Outcome::Kind::completed}}) == 0);
+  CHECK(client.get(a)->state == JobState::running);
+  // The right one applies once; a repeat is a no-op.
+  CHECK(store->complete(w, {{a, 1, Outcome::Kind::completed}}) == 1);
+  CHECK(store->complete(w, {{a, 1, Outcome::Kind::completed}}) == 0);
+  // A retry out of attempts fails; a kind's max_attempts replaces the job's.
+  CHECK(store->complete(w, {{b, 1, Outcome::Kind::retry, std::nullopt, std::nullopt, R"({"message":"x"})"}}) == 1);
+  CHECK(client.get(b)->state == JobState::failed);
+  // Returned: available again, the attempt given back, no error recorded.
+  CHECK(store->complete(w, {{c, 1, Outcome::Kind::returned}}) == 1);
+  const auto back = *client.get(c);
+  CHECK(back.state == JobState::available);
+  CHECK(back.attempt == 0);
+  CHECK(back.errors == "[]");
+  // delete_completed removes the row.
+  REQUIRE(store->claim(w, "default", 10).size() == 1);
+  CHECK(store->complete(w, {{c, 1, Outcome::Kind::completed}}, true) == 1);
+  CHECK_FALSE(client.get(c).has_value());
+}
+
+TEST_CASE("rescue: jobs of dead and unregistered workers go back; live workers are left alone", "[worker][store]") {
+  TestSchema s;
+  auto store = s.open();
+  Client client(s.open());
+  const auto dead = store->register_worker({"h1", 1, {"default"}, 4, "test"});
+  const auto live = store->register_worker({"h2", 2, {"other"}, 4, "test"});
+  const auto retry = enqueue(client, "k");
+  const auto last = enqueue(client, "k", "{}", 1);
+  const auto cancel = enqueue(client, "k");
+  REQUIRE(store->claim(dead, "default", 10).size() == 3);
+  EnqueueParams p;
+  p.kind = "k";
+  p.queue = "other";
+  const auto kept = client.enqueue(p).job.id;
+  REQUIRE(store->claim(live, "other", 10).size() == 1);
+  REQUIRE(client.cancel({cancel}, false).size() == 1);
+  s.exec("UPDATE workers SET heartbeat_at = now() - interval '1 minute' WHERE id = " + std::to_string(dead));
+
+  const auto dry = client.rescue(std::chrono::seconds{30}, true);
+  CHECK(dry.jobs.size() == 3);
+  CHECK(client.get(retry)->state == JobState::running);  // a dry run changes nothing
+
+  const auto r = client.rescue(std::chrono::seconds{30}, false);
+  CHECK(r.dead_workers == std::vector<std::int64_t>{dead});
+  REQUIRE(r.jobs.size() == 3);
+  CHECK(client.get(retry)->state == JobState::scheduled);
+  CHECK(client.get(retry)->errors.find("worker lost: worker " + std::to_string(dead) + " (h1 pid 1)") !=
+        std::string::npos);
+  CHECK(client.get(last)->state == JobState::failed);
+  CHECK(client.get(cancel)->state == JobState::cancelled);
+  CHECK(client.get(kept)->state == JobState::running);
+
+  // A worker row that is gone: its running jobs are rescued too.
+  s.exec("DELETE FROM workers WHERE id = " + std::to_string(live));
+  const auto gone = client.rescue(std::chrono::seconds{30}, false);
+  REQUIRE(gone.jobs.size() == 1);
+  CHECK(client.get(kept)->errors.find("is no longer registered") != std::string::npos);
+}

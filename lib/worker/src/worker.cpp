@@ -83,6 +83,12 @@ struct Worker::Impl {
   std::atomic<std::int64_t> n_claimed{0}, n_completed{0}, n_retried{0}, n_failed{0}, n_snoozed{0}, n_cancelled{0},
       n_returned{0};
   bool started = false, stopped = false;
+  // Last time each loop went round (steady clock, ns), for the systemd watchdog.
+  std::atomic<std::int64_t> fetcher_tick{0}, listener_tick{0};
+
+  static std::int64_t steady_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Steady::now().time_since_epoch()).count();
+  }
 
   void wake_fetcher() {
     {
@@ -164,6 +170,7 @@ struct Worker::Impl {
   void fetch_loop(const std::stop_token& stop) {
     auto next_promote = Steady::now();
     while (!stop.stop_requested()) {
+      fetcher_tick = steady_ns();
       const auto now = Steady::now();
       {
         std::lock_guard lock(wake_mu);
@@ -249,6 +256,7 @@ struct Worker::Impl {
     auto next_heartbeat = Steady::now() + options.worker.heartbeat_interval;
     auto next_cancel_poll = Steady::now() + options.worker.poll_interval;
     while (!stop.stop_requested()) {
+      listener_tick = steady_ns();
       auto now = Steady::now();
       if (now >= next_heartbeat) {
         listen_link->with([&](Store& s) { s.heartbeat(worker_id); });
@@ -428,6 +436,14 @@ void Worker::reload_kinds(std::map<std::string, KindConfig> kinds) {
 
 std::int64_t Worker::worker_id() const {
   return impl_->worker_id;
+}
+
+bool Worker::healthy(Duration stall) const {
+  const auto& d = *impl_;
+  if (!d.started || d.stopped) return d.started;
+  const auto now = Impl::steady_ns();
+  const auto limit = std::chrono::duration_cast<std::chrono::nanoseconds>(stall).count();
+  return now - d.fetcher_tick.load() < limit && now - d.listener_tick.load() < limit;
 }
 
 WorkerStats Worker::stats() const {

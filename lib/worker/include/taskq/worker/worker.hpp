@@ -73,6 +73,9 @@ class Worker {
   void reload_kinds(std::map<std::string, KindConfig> kinds);
 
   [[nodiscard]] std::int64_t worker_id() const;
+  /// False when the claiming or the listening loop has not gone round for `stall` (a database
+  /// call hung, a deadlock): the systemd watchdog is then no longer fed and systemd restarts us.
+  [[nodiscard]] bool healthy(Duration stall) const;
   [[nodiscard]] WorkerStats stats() const;
 
  private:
