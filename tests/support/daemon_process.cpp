@@ -1,5 +1,7 @@
 #include "daemon_process.hpp"
 
+#include "process.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,8 +14,6 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
-
-extern char** environ;
 
 namespace taskq::test {
 
@@ -36,21 +36,7 @@ DaemonProcess::DaemonProcess(const std::string& program, const std::vector<std::
   const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (log_fd < 0 || null_fd < 0) throw std::runtime_error("cannot open " + log_path_);
 
-  std::vector<std::string> arg_store{program};
-  arg_store.insert(arg_store.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : arg_store) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) {
-    std::string entry(*e);
-    if (env.count(entry.substr(0, entry.find('='))) == 0) env_store.push_back(entry);
-  }
-  for (const auto& [k, v] : env)
-    if (!v.empty()) env_store.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& e : env_store) envp.push_back(e.data());
-  envp.push_back(nullptr);
+  const ExecArgs exec(program, args, env);
 
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
@@ -62,7 +48,7 @@ DaemonProcess::DaemonProcess(const std::string& program, const std::vector<std::
     ::dup2(null_fd, 0);
     ::dup2(null_fd, 1);
     ::dup2(log_fd, 2);
-    ::execve(program.c_str(), argv.data(), envp.data());
+    ::execve(program.c_str(), exec.argv.data(), exec.envp.data());
     ::_exit(127);
   }
   ::close(log_fd);

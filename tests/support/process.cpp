@@ -14,6 +14,22 @@ extern char** environ;
 
 namespace taskq::test {
 
+ExecArgs::ExecArgs(const std::string& program, const std::vector<std::string>& args,
+                   const std::map<std::string, std::string>& env) {
+  strings_.push_back(program);
+  strings_.insert(strings_.end(), args.begin(), args.end());
+  const std::size_t n_args = strings_.size();
+  for (char** e = environ; *e; ++e) {
+    std::string entry(*e);
+    if (env.count(entry.substr(0, entry.find('='))) == 0) strings_.push_back(entry);
+  }
+  for (const auto& [k, v] : env)
+    if (!v.empty()) strings_.push_back(k + "=" + v);
+  for (std::size_t i = 0; i < strings_.size(); ++i) (i < n_args ? argv : envp).push_back(strings_[i].data());
+  argv.push_back(nullptr);
+  envp.push_back(nullptr);
+}
+
 RunResult run_program(const std::string& program, const std::vector<std::string>& args, const std::string& input,
                       const std::map<std::string, std::string>& env) {
   int in_pipe[2], out_pipe[2], err_pipe[2];
@@ -21,22 +37,7 @@ RunResult run_program(const std::string& program, const std::vector<std::string>
     throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
 
   // Build argv and envp before fork: only async-signal-safe calls in the child.
-  std::vector<std::string> arg_store{program};
-  arg_store.insert(arg_store.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : arg_store) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) {
-    std::string entry(*e);
-    const std::string key = entry.substr(0, entry.find('='));
-    if (env.count(key) == 0) env_store.push_back(entry);
-  }
-  for (const auto& [k, v] : env)
-    if (!v.empty()) env_store.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& e : env_store) envp.push_back(e.data());
-  envp.push_back(nullptr);
+  const ExecArgs exec(program, args, env);
 
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
@@ -44,7 +45,7 @@ RunResult run_program(const std::string& program, const std::vector<std::string>
     ::dup2(in_pipe[0], 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
-    ::execve(program.c_str(), argv.data(), envp.data());
+    ::execve(program.c_str(), exec.argv.data(), exec.envp.data());
     ::_exit(127);
   }
   ::close(in_pipe[0]);

@@ -454,7 +454,9 @@ TEST_CASE("workerd: PostgreSQL restarted mid-run: every job completed exactly on
   CHECK(contains(w.log(), "unreachable"));
   CHECK(contains(w.log(), "connected to PostgreSQL again"));
   w.signal(SIGTERM);
-  CHECK(w.wait_exit(10s) == 0);
+  const auto rc = w.wait_exit(10s);
+  INFO("--- workerd log ---\n" << w.log());
+  CHECK(rc == 0);
 }
 
 }  // namespace taskq::systest

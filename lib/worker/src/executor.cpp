@@ -471,6 +471,7 @@ struct Executor::Impl {
   void finish(const std::shared_ptr<Run>& run, HandlerResult r) {
     if (run->done) return;
     run->done = true;
+    run->http.reset();  // the call's callback holds this run
     run->timeout_timer.cancel();
     run->kill_timer.cancel();
     runs.erase(run->job.id);

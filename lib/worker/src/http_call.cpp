@@ -143,7 +143,10 @@ class Call final : public HttpCall, public std::enable_shared_from_this<Call> {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
-    done_(std::move(r));
+    // Released before the call: `done` may hold the owner of this call (a cycle otherwise).
+    auto done = std::move(done_);
+    done_ = nullptr;
+    done(std::move(r));
   }
 
   void fail_network(const std::string& what, const beast::error_code& ec) {
