@@ -460,3 +460,52 @@ TEST_CASE("workerd: PostgreSQL restarted mid-run: every job completed exactly on
 }
 
 }  // namespace taskq::systest
+
+namespace taskq::systest {
+
+TEST_CASE("workerd: large args reach the handler whole, a flood of output harms nothing", "[workerd][exec]") {
+  TestSchema db;
+  Workerd w(db, R"(
+[kinds.count]
+exec = ["/usr/bin/wc", "-c"]
+[kinds.flood]
+exec = ["/bin/sh", "-c", "head -c 20000000 /dev/zero; head -c 5000000 /dev/zero >&2; echo 'result {\"survived\": true}' >&3"]
+)");
+  std::string big = R"({"blob": ")" + std::string(300000, 'x') + R"("})";
+  TempFile args_file("{\"kind\": \"count\", \"args\": " + big + "}\n", ".jsonl");
+  REQUIRE_EXIT(taskctl(db, {"enqueue", "--file", args_file.path()}), 0);
+  const auto flood = enqueue(db, {"flood"});
+  const auto count = std::stoll(db.scalar("SELECT id FROM jobs WHERE kind = 'count'"));
+  REQUIRE_STATE(db, count, "completed", w);
+  // stdin carried every byte of the args (stdout "300012\n" is one JSON value: the result).
+  CHECK(job_field(db, count, "result") == "300012");
+  REQUIRE_STATE(db, flood, "completed", w);
+  CHECK(job_field(db, flood, "result->>'survived'") == "true");
+}
+
+TEST_CASE("workerd: taskctl workers shows the worker and what it runs", "[workerd][cli]") {
+  TestSchema db;
+  Workerd w(db, "", "queues = { default = 8, mail = 2 }");
+  const auto id = enqueue(db, {"sleep", R"({"ms": 30000})"});
+  REQUIRE_STATE(db, id, "running", w);
+  const auto table = taskctl(db, {"workers"});
+  REQUIRE_EXIT(table, 0);
+  CHECK(contains(table.out, std::to_string(w.proc().pid())));
+  CHECK(contains(table.out, "live"));
+  CHECK(contains(table.out, "default,mail"));
+  CHECK(contains(table.out, "1 (sleep 1)"));
+  const auto js = taskctl(db, {"-o", "json", "workers"});
+  REQUIRE_EXIT(js, 0);
+  const auto v = json(js.out).as_array().at(0).as_object();
+  CHECK(v.at("pid").to_number<int>() == w.proc().pid());
+  CHECK(v.at("status").as_string() == "live");
+  CHECK(v.at("concurrency").to_number<int>() == 10);
+  CHECK(v.at("running_by_kind").as_object().at("sleep").to_number<int>() == 1);
+  // A live worker's jobs are not rescued.
+  const auto dry = taskctl(db, {"-o", "json", "rescue", "--grace", "1m", "--dry-run"});
+  REQUIRE_EXIT(dry, 0);
+  CHECK(json(dry.out).as_object().at("jobs").as_array().empty());
+  CHECK_EXIT(taskctl(db, {"rescue", "--grace", "0s"}), 2);
+}
+
+}  // namespace taskq::systest
