@@ -66,9 +66,13 @@ struct Worker::Impl {
   std::jthread fetcher, listener;
   worker::Fd wake_fd;  // eventfd: ends the listener's wait at stop
 
-  std::mutex wake_mu;
-  std::condition_variable_any wake_cv;
-  bool wake = false;
+  // The fetcher waits on its own connection's socket (it LISTENs for inserts itself, so a new job
+  // reaches the claim without a hop between threads) and on this eventfd, which other threads
+  // write when it waits and they freed a slot, wrote a retry due soon, or stop the worker.
+  worker::Fd fetch_wake_fd;
+  std::atomic<bool> wake{false};
+  std::atomic<bool> fetcher_waiting{false};
+  std::mutex wake_mu;  // guards dues
   // Due times of written retries and snoozes, earliest first, for timely promotion.
   std::priority_queue<Steady::time_point, std::vector<Steady::time_point>, std::greater<>> dues;
 
@@ -91,11 +95,11 @@ struct Worker::Impl {
   }
 
   void wake_fetcher() {
-    {
-      std::lock_guard lock(wake_mu);
-      wake = true;
+    wake.store(true);
+    if (fetcher_waiting.exchange(false)) {
+      const std::uint64_t one = 1;
+      (void)::write(fetch_wake_fd.get(), &one, sizeof one);
     }
-    wake_cv.notify_one();
   }
 
   std::vector<std::string> queue_names() const {
@@ -159,9 +163,8 @@ struct Worker::Impl {
       for (const auto t : due_at)
         if (dues.size() < max_tracked_dues)
           dues.push(steady_now + std::max(Duration{}, t - system_now) + std::chrono::milliseconds{2});
-      wake = true;
     }
-    wake_cv.notify_one();
+    wake_fetcher();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -207,11 +210,37 @@ struct Worker::Impl {
       }
       if (progressed) continue;
       auto until = next_promote;
+      {
+        std::lock_guard lock(wake_mu);
+        if (!dues.empty() && dues.top() < until) until = dues.top();
+      }
       if (!fetch_link->connected())
         until = std::min(until, Steady::now() + std::max(fetch_link->retry_in(), Duration{}));
-      std::unique_lock lock(wake_mu);
-      wake_cv.wait_until(lock, stop, until, [&] { return wake; });
-      wake = false;
+      wait_for_work(stop, until);
+    }
+  }
+
+  // Sleeps until `until`, an insert notification, or a wake-up from another thread. Setting
+  // fetcher_waiting before testing `wake` means a waker either is seen here or writes the eventfd.
+  void wait_for_work(const std::stop_token& stop, Steady::time_point until) {
+    fetcher_waiting.store(true);
+    if (!wake.exchange(false) && !stop.stop_requested()) {
+      const auto timeout = std::chrono::duration_cast<Duration>(until - Steady::now());
+      if (timeout > Duration{}) {
+        std::vector<Notification> got;
+        if (fetch_link->connected()) {
+          if (fetch_link->with([&](Store& s) { got = s.wait_notifications(timeout, fetch_wake_fd.get()); }))
+            for (const auto& n : got) on_notification(n);
+        } else {
+          pollfd p{fetch_wake_fd.get(), POLLIN, 0};
+          ::poll(&p, 1, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) + 1);
+        }
+      }
+    }
+    fetcher_waiting.store(false);
+    wake.store(false);
+    std::uint64_t drained = 0;
+    while (::read(fetch_wake_fd.get(), &drained, sizeof drained) > 0) {
     }
   }
 
@@ -333,6 +362,9 @@ void Worker::start() {
   const int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (efd < 0) throw Error(Errc::internal, "eventfd failed");
   d.wake_fd = worker::Fd(efd);
+  const int fetch_efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fetch_efd < 0) throw Error(Errc::internal, "eventfd failed");
+  d.fetch_wake_fd = worker::Fd(fetch_efd);
 
   {
     StoreOptions reg = d.options.store;
@@ -352,7 +384,7 @@ void Worker::start() {
       worker::ExecutorCallbacks{[&d](const Job& job, Outcome o) { d.on_finished(job, std::move(o)); },
                                 [&d](ProgressUpdate u) { d.completer->push_progress(std::move(u)); }});
   d.listen_link = std::make_unique<DbLink>(w + "listener", d.options.store, [&d](Store& s) {
-    s.listen({"insert", "cancel"});
+    s.listen({"cancel"});
     d.rewake_all = true;
   });
   // Claims and promotions need not wait for the WAL flush: a claim lost in a server crash only
@@ -360,7 +392,12 @@ void Worker::start() {
   // outcomes stay synchronous.
   StoreOptions fetch_options = d.options.store;
   fetch_options.synchronous_commit = false;
-  d.fetch_link = std::make_unique<DbLink>(w + "fetcher", fetch_options, [&d](Store&) { d.orphan_check = true; });
+  d.fetch_link = std::make_unique<DbLink>(w + "fetcher", fetch_options, [&d](Store& s) {
+    s.listen({"insert"});
+    d.orphan_check = true;
+    // Inserts may have been missed while disconnected: look at every queue.
+    for (auto& q : d.queues) q->has_work.store(true, std::memory_order_release);
+  });
   d.listen_link->connect_or_throw();
   d.fetch_link->connect_or_throw();
   d.orphan_check = false;  // nothing can be orphaned before the first claim
