@@ -4,10 +4,10 @@
 // handlers.
 //
 // Threads and connections (at most 3 connections whatever the concurrency):
-//   fetcher   - claims batches sized to free slots, promotes due scheduled jobs, returns
-//               orphaned claims after a reconnect;                              1 connection
-//   listener  - LISTEN for inserts (wakes the fetcher) and cancel requests, heartbeat, a safety
-//               poll of cancel requests;                                        1 connection
+//   fetcher   - LISTENs for inserts and claims batches sized to free slots, promotes due
+//               scheduled jobs, returns orphaned claims after a reconnect;      1 connection
+//   listener  - LISTEN for cancel requests, heartbeat, a safety poll of cancel
+//               requests;                                                       1 connection
 //   completer - writes outcomes and progress in batches, one statement per flush; holds them
 //               while the database is unreachable;                              1 connection
 //   executor  - one thread running an event loop (Boost.Asio): exec handlers as child processes
