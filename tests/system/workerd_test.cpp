@@ -508,4 +508,22 @@ TEST_CASE("workerd: taskctl workers shows the worker and what it runs", "[worker
   CHECK_EXIT(taskctl(db, {"rescue", "--grace", "0s"}), 2);
 }
 
+TEST_CASE("workerd: handlers do not outlive a worker killed with -9", "[workerd][rescue]") {
+  TestSchema db;
+  const auto pidfile = temp_path("orphan");
+  Workerd w(db, R"(
+[kinds.long]
+exec = ["/bin/sh", "-c", "echo $$ > )" +
+                    pidfile + R"(; exec sleep 30"]
+)");
+  const auto id = enqueue(db, {"long"});
+  REQUIRE_STATE(db, id, "running", w);
+  REQUIRE(wait_until([&] { return !trim(read_file(pidfile)).empty(); }, 5s));
+  w.proc().signal(SIGKILL);
+  REQUIRE(w.proc().wait_exit(5s) == 128 + SIGKILL);
+  CHECK(wait_until([&] { return pid_gone(read_file(pidfile)); }, 5s));
+  CHECK(state_of(db, id) == "running");  // until rescued
+  std::remove(pidfile.c_str());
+}
+
 }  // namespace taskq::systest

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -95,6 +96,7 @@ struct ChildPlan {
   const std::vector<Limit>* limits;
   const int* child_fds;  // become 0, 1, 2, 3
   ChildReport* report;
+  pid_t parent;
 };
 
 [[noreturn]] void child_failed(const ChildPlan& plan, ChildStep step, int error) {
@@ -111,6 +113,10 @@ struct ChildPlan {
   for (int s = 1; s < NSIG; ++s)
     if (s != SIGKILL && s != SIGSTOP) ::sigaction(s, &dfl, nullptr);
   if (::setpgid(0, 0) != 0) child_failed(plan, ChildStep::setpgid, errno);
+  // A handler does not outlive the worker that runs it (its job is rescued and run again): the
+  // kernel sends SIGKILL when the spawning thread dies. If that already happened, stop here.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != plan.parent)
+    child_failed(plan, ChildStep::setpgid, ESRCH);
   for (const auto& l : *plan.limits)
     if (::setrlimit(l.resource, &l.value) != 0) child_failed(plan, ChildStep::rlimit, errno);
   if (plan.cwd && ::chdir(plan.cwd) != 0) child_failed(plan, ChildStep::chdir, errno);
@@ -173,7 +179,7 @@ SpawnedProcess spawn_process(const SpawnOptions& options) {
   const int child_fds[4] = {in.read.get(), out.write.get(), err.write.get(), side.write.get()};
 
   ChildReport report;
-  const ChildPlan plan{argv.data(), envp.data(), &paths, cwd, &limits, child_fds, &report};
+  const ChildPlan plan{argv.data(), envp.data(), &paths, cwd, &limits, child_fds, &report, ::getpid()};
   sigset_t all, old;
   sigfillset(&all);
   // No signal handler of the parent may run in the child while it shares the parent's memory.
