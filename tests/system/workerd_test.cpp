@@ -87,6 +87,19 @@ std::string temp_path(const std::string& name) {
       .string();
 }
 
+// A kind "long" whose handler writes its pid to `pidfile`, then sleeps 30 s.
+std::string long_kind(const std::string& pidfile) {
+  return "[kinds.long]\nexec = [\"/bin/sh\", \"-c\", \"echo $$ > " + pidfile + "; exec sleep 30\"]\n";
+}
+
+// Enqueues a "long" job and waits until its handler runs; returns the job id.
+long long start_long_job(const TestSchema& db, Workerd& w, const std::string& pidfile) {
+  const auto id = enqueue(db, {"long"});
+  REQUIRE_STATE(db, id, "running", w);
+  REQUIRE(wait_until([&] { return !trim(read_file(pidfile)).empty(); }, 5s));
+  return id;
+}
+
 }  // namespace
 
 TEST_CASE("workerd: built-in noop, sleep and fail, and an unknown kind fails at once", "[workerd]") {
@@ -222,14 +235,8 @@ max_attempts = 1
 TEST_CASE("workerd: cancelling a running job stops it within a second", "[workerd][exec]") {
   TestSchema db;
   const auto pidfile = temp_path("cancel");
-  Workerd w(db, R"(
-[kinds.long]
-exec = ["/bin/sh", "-c", "echo $$ > )" +
-                    pidfile + R"(; exec sleep 30"]
-)");
-  const auto id = enqueue(db, {"long"});
-  REQUIRE_STATE(db, id, "running", w);
-  REQUIRE(wait_until([&] { return !trim(read_file(pidfile)).empty(); }, 5s));
+  Workerd w(db, long_kind(pidfile));
+  const auto id = start_long_job(db, w, pidfile);
   const auto t0 = std::chrono::steady_clock::now();
   REQUIRE_EXIT(taskctl(db, {"cancel", std::to_string(id)}), 0);
   REQUIRE_STATE(db, id, "cancelled", w);
@@ -511,14 +518,8 @@ TEST_CASE("workerd: taskctl workers shows the worker and what it runs", "[worker
 TEST_CASE("workerd: handlers do not outlive a worker killed with -9", "[workerd][rescue]") {
   TestSchema db;
   const auto pidfile = temp_path("orphan");
-  Workerd w(db, R"(
-[kinds.long]
-exec = ["/bin/sh", "-c", "echo $$ > )" +
-                    pidfile + R"(; exec sleep 30"]
-)");
-  const auto id = enqueue(db, {"long"});
-  REQUIRE_STATE(db, id, "running", w);
-  REQUIRE(wait_until([&] { return !trim(read_file(pidfile)).empty(); }, 5s));
+  Workerd w(db, long_kind(pidfile));
+  const auto id = start_long_job(db, w, pidfile);
   w.proc().signal(SIGKILL);
   REQUIRE(w.proc().wait_exit(5s) == 128 + SIGKILL);
   CHECK(wait_until([&] { return pid_gone(read_file(pidfile)); }, 5s));
