@@ -79,7 +79,7 @@ struct Worker::Impl {
   std::mutex owned_mu;
   std::unordered_set<JobId> owned;  // claimed and outcome not yet written
   bool orphan_check = false;        // fetcher thread only
-  bool rewake_all = false;          // listener thread only: after a reconnect
+  bool recheck_cancels = false;     // listener thread only: after a reconnect
 
   std::mutex done_mu;
   std::condition_variable done_cv;
@@ -263,15 +263,13 @@ struct Worker::Impl {
   // -------------------------------------------------------------------------------------------
   // Listener: wake-ups, cancel requests, heartbeat
 
+  // Inserts arrive on the fetcher's connection (it claims right after), cancels on the listener's.
   void on_notification(const Notification& n) {
     if (n.event == "insert") {
-      if (n.payload.empty()) {
-        for (auto& q : queues) q->has_work.store(true, std::memory_order_release);
-        wake_fetcher();
-      } else if (auto it = by_name.find(n.payload); it != by_name.end()) {
+      if (auto it = by_name.find(n.payload); it != by_name.end())
         it->second->has_work.store(true, std::memory_order_release);
-        wake_fetcher();
-      }
+      else if (n.payload.empty())
+        for (auto& q : queues) q->has_work.store(true, std::memory_order_release);
     } else if (n.event == "cancel") {
       try {
         executor->cancel(std::stoll(n.payload));
@@ -300,11 +298,9 @@ struct Worker::Impl {
         }
         next_cancel_poll = now + options.worker.poll_interval;
       }
-      if (rewake_all) {
-        rewake_all = false;
-        for (auto& q : queues) q->has_work.store(true, std::memory_order_release);
-        wake_fetcher();
-        next_cancel_poll = Steady::now();  // check missed cancel requests now
+      if (recheck_cancels) {
+        recheck_cancels = false;
+        next_cancel_poll = Steady::now();  // cancel requests may have been missed while disconnected
         continue;
       }
       now = Steady::now();
@@ -385,7 +381,7 @@ void Worker::start() {
                                 [&d](ProgressUpdate u) { d.completer->push_progress(std::move(u)); }});
   d.listen_link = std::make_unique<DbLink>(w + "listener", d.options.store, [&d](Store& s) {
     s.listen({"cancel"});
-    d.rewake_all = true;
+    d.recheck_cancels = true;
   });
   // Claims and promotions need not wait for the WAL flush: a claim lost in a server crash only
   // returns its jobs to available (they run again, as at-least-once allows); enqueues and
