@@ -1053,7 +1053,8 @@ Timestamp Store::now() {
 void Store::listen(const std::vector<std::string>& events) {
   try {
     for (const auto& e : events) {
-      if (e != "insert" && e != "cancel") throw Error(Errc::invalid_input, "unknown event '" + e + "'");
+      if (e != "insert" && e != "cancel" && e != "leader")
+        throw Error(Errc::invalid_input, "unknown event '" + e + "'");
       impl_->receivers.push_back(
           std::make_unique<Receiver>(*impl_->conn, impl_->options.schema + "_" + e, e, impl_->pending));
     }
@@ -1080,6 +1081,92 @@ std::vector<Notification> Store::wait_notifications(Duration timeout, int wake_f
     return std::exchange(impl_->pending, {});
   } catch (...) {
     impl_->fail("wait for notifications");
+  }
+}
+
+namespace {
+
+constexpr std::string_view lease_columns =
+    "name, holder, term, acquired_at, renewed_at, expires_at, (holder <> '' AND expires_at > now())";
+
+Lease read_lease(const pqxx::row& r) {
+  Lease l;
+  l.name = r[0].c_str();
+  l.holder = r[1].c_str();
+  l.term = r[2].as<std::int64_t>();
+  l.acquired_at = parse_pg_timestamp(r[3].c_str());
+  l.renewed_at = parse_pg_timestamp(r[4].c_str());
+  l.expires_at = parse_pg_timestamp(r[5].c_str());
+  l.valid = r[6].as<bool>();
+  return l;
+}
+
+}  // namespace
+
+std::optional<Lease> Store::acquire_lease(const std::string& name, const std::string& holder, Duration ttl) {
+  if (holder.empty()) throw Error(Errc::invalid_input, "lease holder must not be empty");
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    // One statement: insert, take over an expired or resigned lease (new term), or extend our own.
+    auto rows = tx.exec_params(
+        impl_->sql("INSERT INTO {schema}.leases AS l (name, holder, term, acquired_at, renewed_at, expires_at) "
+                   "VALUES ($1, $2, 1, now(), now(), now() + $3::bigint * interval '1 microsecond') "
+                   "ON CONFLICT (name) DO UPDATE SET "
+                   "  holder = excluded.holder, "
+                   "  term = CASE WHEN l.holder = excluded.holder AND l.expires_at > now() THEN l.term "
+                   "              ELSE l.term + 1 END, "
+                   "  acquired_at = CASE WHEN l.holder = excluded.holder AND l.expires_at > now() "
+                   "                     THEN l.acquired_at ELSE now() END, "
+                   "  renewed_at = now(), expires_at = excluded.expires_at "
+                   "WHERE l.expires_at <= now() OR l.holder = '' OR l.holder = excluded.holder "
+                   "RETURNING " +
+                   std::string(lease_columns)),
+        name, holder, ttl.count());
+    if (rows.empty()) return std::nullopt;
+    return read_lease(rows[0]);
+  } catch (...) {
+    impl_->fail("acquire lease " + name);
+  }
+}
+
+std::optional<Timestamp> Store::renew_lease(const std::string& name, const std::string& holder, std::int64_t term,
+                                            Duration ttl) {
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    auto rows = tx.exec_params(
+        impl_->sql("UPDATE {schema}.leases SET renewed_at = now(), "
+                   "expires_at = now() + $4::bigint * interval '1 microsecond' "
+                   "WHERE name = $1 AND holder = $2 AND term = $3 AND expires_at > now() RETURNING expires_at"),
+        name, holder, term, ttl.count());
+    if (rows.empty()) return std::nullopt;
+    return parse_pg_timestamp(rows[0][0].c_str());
+  } catch (...) {
+    impl_->fail("renew lease " + name);
+  }
+}
+
+bool Store::resign_lease(const std::string& name, const std::string& holder, std::int64_t term) {
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    auto rows = tx.exec_params(impl_->sql("WITH r AS (UPDATE {schema}.leases SET holder = '', expires_at = now() "
+                                          "  WHERE name = $1 AND holder = $2 AND term = $3 RETURNING name) "
+                                          "SELECT count(*), count(pg_notify('{schema_name}_leader', name)) FROM r"),
+                               name, holder, term);
+    return rows[0][0].as<std::int64_t>() > 0;
+  } catch (...) {
+    impl_->fail("resign lease " + name);
+  }
+}
+
+std::optional<Lease> Store::lease(const std::string& name) {
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    auto rows = tx.exec_params(
+        impl_->sql("SELECT " + std::string(lease_columns) + " FROM {schema}.leases WHERE name = $1"), name);
+    if (rows.empty()) return std::nullopt;
+    return read_lease(rows[0]);
+  } catch (...) {
+    impl_->fail("read lease " + name);
   }
 }
 

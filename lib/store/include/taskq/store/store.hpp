@@ -121,6 +121,18 @@ struct RescueResult {
   std::int64_t forgotten_workers = 0;      // rows of workers dead for over a day, deleted
 };
 
+/// A named leader lease (the scheduler's). `term` grows by one at every change of holder and is
+/// never reused, so an action fenced by (holder, term) cannot succeed after the lease was lost.
+struct Lease {
+  std::string name;
+  std::string holder;  // "" once resigned
+  std::int64_t term = 0;
+  Timestamp acquired_at{};
+  Timestamp renewed_at{};
+  Timestamp expires_at{};
+  bool valid = false;  // held and not expired, by the database's clock
+};
+
 struct WorkerRegistration {
   std::string host{};
   int pid = 0;
@@ -196,6 +208,19 @@ class Store {
   /// the default backoff (attempt^4 s), or to failed when out of attempts, or to cancelled when a
   /// cancel was requested; each gets a "worker lost" error entry. At most `limit` jobs per call.
   RescueResult rescue(Duration grace, int limit, bool dry_run);
+
+  // Leader leases. All times are the database's (now()), so holders' clocks never matter.
+  /// Takes the lease when it is free, expired or resigned (term + 1), or extends it when
+  /// `holder` already holds it. Returns the lease when `holder` holds it afterwards.
+  std::optional<Lease> acquire_lease(const std::string& name, const std::string& holder, Duration ttl);
+  /// Extends the lease only while `holder` holds it with `term` and it has not expired; the new
+  /// expiry, or nothing when the lease is lost (the holder must stop acting at once).
+  std::optional<Timestamp> renew_lease(const std::string& name, const std::string& holder, std::int64_t term,
+                                       Duration ttl);
+  /// Gives the lease up (expires it now; the term stays so terms never repeat) and notifies
+  /// "<schema>_leader" so standbys take over at once. False when it was not held.
+  bool resign_lease(const std::string& name, const std::string& holder, std::int64_t term);
+  std::optional<Lease> lease(const std::string& name);
 
   /// LISTEN to events ("insert", "cancel"); wait_notifications returns what arrived, waiting up
   /// to `timeout` for the first one, or until `wake_fd` (if >= 0) becomes readable.
