@@ -2,7 +2,9 @@
 
 #include <poll.h>
 #include <algorithm>
+#include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <pqxx/pqxx>
 #include <pqxx/tablewriter>
 
@@ -1167,6 +1169,64 @@ std::optional<Lease> Store::lease(const std::string& name) {
     return read_lease(rows[0]);
   } catch (...) {
     impl_->fail("read lease " + name);
+  }
+}
+
+FireResult Store::fire_periodic(const PeriodicFire& fire, const LeaseFence& fence) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    FireResult out;
+    // The fence: the lease row is locked (shared) for the whole transaction, so it cannot change
+    // hands between this check and the commit.
+    const auto held =
+        tx.exec_params(impl_->sql("SELECT 1 FROM {schema}.leases WHERE name = $1 AND holder = $2 AND term = $3 "
+                                  "AND expires_at > now() FOR SHARE"),
+                       fence.lease, fence.holder, fence.term);
+    if (held.empty()) return out;  // fenced; the transaction rolls back
+    const auto tick = format_pg_timestamp(fire.tick);
+    const auto last = tx.exec_params(
+        impl_->sql("INSERT INTO {schema}.periodic AS p (name, schedule, timezone, kind, queue, args) "
+                   "VALUES ($1, $2, $3, $4, $5, $6::jsonb) "
+                   "ON CONFLICT (name) DO UPDATE SET schedule = excluded.schedule, timezone = excluded.timezone, "
+                   "  kind = excluded.kind, queue = excluded.queue, args = excluded.args, updated_at = now() "
+                   "RETURNING p.last_fire_at >= $7::timestamptz"),
+        fire.name, fire.schedule, fire.timezone, fire.job.kind, fire.job.queue, fire.job.args, tick);
+    if (!last[0][0].is_null() && last[0][0].as<bool>()) {
+      out.outcome = FireResult::Outcome::already_fired;
+      return out;
+    }
+    EnqueueParams p = fire.job;
+    const std::string tick_text = format_rfc3339(fire.tick);
+    p.unique_key = "periodic:" + fire.name + ":" + tick_text;
+    boost::json::object meta;
+    if (!p.metadata.empty() && p.metadata != "{}") meta = boost::json::parse(p.metadata).as_object();
+    meta["periodic"] = fire.name;
+    meta["tick"] = tick_text;
+    p.metadata = boost::json::serialize(meta);
+    const auto r = impl_->insert_one(tx, p);
+    out.outcome = r.duplicate ? FireResult::Outcome::duplicate : FireResult::Outcome::enqueued;
+    out.job = r.job.id;
+    std::optional<std::string> next;
+    if (fire.next_fire) next = format_pg_timestamp(*fire.next_fire);
+    tx.exec_params(impl_->sql("UPDATE {schema}.periodic SET last_fire_at = $2::timestamptz, "
+                              "next_fire_at = $3::timestamptz, updated_at = now() WHERE name = $1"),
+                   fire.name, tick, next);
+    tx.commit();
+    return out;
+  } catch (...) {
+    impl_->fail("enqueue periodic job " + fire.name);
+  }
+}
+
+std::optional<PeriodicState> Store::periodic_state(const std::string& name) {
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    const auto rows = tx.exec_params(
+        impl_->sql("SELECT name, last_fire_at, next_fire_at FROM {schema}.periodic WHERE name = $1"), name);
+    if (rows.empty()) return std::nullopt;
+    return PeriodicState{rows[0][0].c_str(), opt_time(rows[0][1]), opt_time(rows[0][2])};
+  } catch (...) {
+    impl_->fail("read periodic schedule " + name);
   }
 }
 

@@ -133,6 +133,37 @@ struct Lease {
   bool valid = false;  // held and not expired, by the database's clock
 };
 
+/// Who may act: an action fenced by it happens only while this holder holds the lease with
+/// this term (checked in the action's own transaction).
+struct LeaseFence {
+  std::string lease;
+  std::string holder;
+  std::int64_t term = 0;
+};
+
+/// One tick of a periodic schedule to enqueue.
+struct PeriodicFire {
+  std::string name;      // the schedule's name (row of `periodic`)
+  std::string schedule;  // its expression, recorded on the row
+  std::string timezone = "UTC";
+  Timestamp tick{};                      // the scheduled fire time
+  std::optional<Timestamp> next_fire{};  // recorded for `taskctl cron list`
+  EnqueueParams job;                     // validated; its unique key and metadata are set here
+};
+
+struct FireResult {
+  enum class Outcome { enqueued, duplicate, already_fired, fenced };
+  Outcome outcome = Outcome::fenced;
+  std::optional<JobId> job{};
+};
+
+/// A schedule's recorded state.
+struct PeriodicState {
+  std::string name;
+  std::optional<Timestamp> last_fire_at;
+  std::optional<Timestamp> next_fire_at;
+};
+
 struct WorkerRegistration {
   std::string host{};
   int pid = 0;
@@ -221,6 +252,12 @@ class Store {
   /// "<schema>_leader" so standbys take over at once. False when it was not held.
   bool resign_lease(const std::string& name, const std::string& holder, std::int64_t term);
   std::optional<Lease> lease(const std::string& name);
+
+  /// Enqueues one tick exactly once: in one transaction, only while `fence` holds, only when the
+  /// schedule's last fired tick is earlier, with the unique key "periodic:<name>:<tick>" and
+  /// metadata {"periodic": name, "tick": RFC 3339 UTC}; records the tick on the `periodic` row.
+  FireResult fire_periodic(const PeriodicFire& fire, const LeaseFence& fence);
+  std::optional<PeriodicState> periodic_state(const std::string& name);
 
   /// LISTEN to events ("insert", "cancel"); wait_notifications returns what arrived, waiting up
   /// to `timeout` for the first one, or until `wake_fd` (if >= 0) becomes readable.
