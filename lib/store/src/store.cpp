@@ -334,6 +334,16 @@ struct Store::Impl {
 
   [[noreturn]] void fail(std::string_view context) const { db::rethrow_as_error(context, options.schema); }
 
+  // True when there is no fence or it holds. The lease row is then locked (shared) until the
+  // caller's transaction ends, so the lease cannot change hands before its commit.
+  bool fence_holds(pqxx::transaction_base& tx, const LeaseFence* fence) {
+    if (!fence) return true;
+    return !tx.exec_params(sql("SELECT 1 FROM {schema}.leases WHERE name = $1 AND holder = $2 AND term = $3 "
+                               "AND expires_at > now() FOR SHARE"),
+                           fence->lease, fence->holder, fence->term)
+                .empty();
+  }
+
   // Inserts one job (or finds the live job holding its unique key) in the caller's transaction.
   EnqueueResult insert_one(pqxx::transaction_base& tx, const EnqueueParams& p) {
     std::optional<std::string> run_at;
@@ -774,9 +784,11 @@ std::vector<Job> Store::running_jobs(const std::vector<std::string>& queues) {
   }
 }
 
-std::int64_t Store::prune_batch(Duration older_than, const std::vector<JobState>& states, int batch, bool dry_run) {
+std::int64_t Store::prune_batch(Duration older_than, const std::vector<JobState>& states, int batch, bool dry_run,
+                                const LeaseFence* fence) {
   try {
     pqxx::work tx(*impl_->conn);
+    if (!impl_->fence_holds(tx, fence)) return 0;
     const auto states_text = opt_state_array(states);
     pqxx::result r;
     if (dry_run)
@@ -999,10 +1011,11 @@ std::vector<WorkerInfo> Store::workers() {
   }
 }
 
-RescueResult Store::rescue(Duration grace, int limit, bool dry_run) {
+RescueResult Store::rescue(Duration grace, int limit, bool dry_run, const LeaseFence* fence) {
   try {
     RescueResult out;
     pqxx::work tx(*impl_->conn);
+    if (!impl_->fence_holds(tx, fence)) return out;
     // Dead: heartbeat older than the grace, or gone from workers while jobs still name it.
     auto dead = tx.exec_params(
         impl_->sql("SELECT id FROM {schema}.workers WHERE heartbeat_at < now() - $1::bigint * interval '1 microsecond' "
@@ -1032,9 +1045,10 @@ RescueResult Store::rescue(Duration grace, int limit, bool dry_run) {
   }
 }
 
-std::int64_t Store::promote_due(const std::vector<std::string>& queues, int limit) {
+std::int64_t Store::promote_due(const std::vector<std::string>& queues, int limit, const LeaseFence* fence) {
   try {
     pqxx::work tx(*impl_->conn);
+    if (!impl_->fence_holds(tx, fence)) return 0;
     auto r = tx.exec_params1(impl_->sql(promote_sql), opt_text_array(queues), limit);
     tx.commit();
     return r[0].as<std::int64_t>();
@@ -1089,7 +1103,8 @@ std::vector<Notification> Store::wait_notifications(Duration timeout, int wake_f
 namespace {
 
 constexpr std::string_view lease_columns =
-    "name, holder, term, acquired_at, renewed_at, expires_at, (holder <> '' AND expires_at > now())";
+    "name, holder, term, acquired_at, renewed_at, expires_at, (holder <> '' AND expires_at > now()), host, pid, "
+    "GREATEST(0, (extract(epoch FROM expires_at - now()) * 1000000)::bigint)";
 
 Lease read_lease(const pqxx::row& r) {
   Lease l;
@@ -1100,21 +1115,26 @@ Lease read_lease(const pqxx::row& r) {
   l.renewed_at = parse_pg_timestamp(r[4].c_str());
   l.expires_at = parse_pg_timestamp(r[5].c_str());
   l.valid = r[6].as<bool>();
+  l.host = r[7].c_str();
+  l.pid = r[8].as<int>();
+  l.expires_in = Duration{r[9].as<std::int64_t>()};
   return l;
 }
 
 }  // namespace
 
-std::optional<Lease> Store::acquire_lease(const std::string& name, const std::string& holder, Duration ttl) {
+std::optional<Lease> Store::acquire_lease(const std::string& name, const std::string& holder, Duration ttl,
+                                          const std::string& host, int pid) {
   if (holder.empty()) throw Error(Errc::invalid_input, "lease holder must not be empty");
   try {
     pqxx::nontransaction tx(*impl_->conn);
     // One statement: insert, take over an expired or resigned lease (new term), or extend our own.
     auto rows = tx.exec_params(
-        impl_->sql("INSERT INTO {schema}.leases AS l (name, holder, term, acquired_at, renewed_at, expires_at) "
-                   "VALUES ($1, $2, 1, now(), now(), now() + $3::bigint * interval '1 microsecond') "
+        impl_->sql("INSERT INTO {schema}.leases AS l (name, holder, term, acquired_at, renewed_at, expires_at, "
+                   "host, pid) "
+                   "VALUES ($1, $2, 1, now(), now(), now() + $3::bigint * interval '1 microsecond', $4, $5) "
                    "ON CONFLICT (name) DO UPDATE SET "
-                   "  holder = excluded.holder, "
+                   "  holder = excluded.holder, host = excluded.host, pid = excluded.pid, "
                    "  term = CASE WHEN l.holder = excluded.holder AND l.expires_at > now() THEN l.term "
                    "              ELSE l.term + 1 END, "
                    "  acquired_at = CASE WHEN l.holder = excluded.holder AND l.expires_at > now() "
@@ -1123,7 +1143,7 @@ std::optional<Lease> Store::acquire_lease(const std::string& name, const std::st
                    "WHERE l.expires_at <= now() OR l.holder = '' OR l.holder = excluded.holder "
                    "RETURNING " +
                    std::string(lease_columns)),
-        name, holder, ttl.count());
+        name, holder, ttl.count(), host, pid);
     if (rows.empty()) return std::nullopt;
     return read_lease(rows[0]);
   } catch (...) {
@@ -1172,6 +1192,44 @@ std::optional<Lease> Store::lease(const std::string& name) {
   }
 }
 
+namespace {
+
+// $1..$10: name, schedule, timezone, kind, queue, args, priority, max_attempts, timeout_ms, tags.
+constexpr std::string_view periodic_upsert_sql =
+    "INSERT INTO {schema}.periodic AS p (name, schedule, timezone, kind, queue, args, priority, max_attempts, "
+    "  timeout_ms, tags) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, NULLIF($10::text[], '{}')) "
+    "ON CONFLICT (name) DO UPDATE SET schedule = excluded.schedule, timezone = excluded.timezone, "
+    "  kind = excluded.kind, queue = excluded.queue, args = excluded.args, priority = excluded.priority, "
+    "  max_attempts = excluded.max_attempts, timeout_ms = excluded.timeout_ms, tags = excluded.tags, "
+    "  updated_at = now()";
+
+constexpr std::string_view periodic_columns =
+    "name, schedule, timezone, kind, queue, last_fire_at, next_fire_at, paused_at";
+
+PeriodicInfo read_periodic(const pqxx::row& r) {
+  return PeriodicInfo{r[0].c_str(), r[1].c_str(),   r[2].c_str(),   r[3].c_str(),
+                      r[4].c_str(), opt_time(r[5]), opt_time(r[6]), opt_time(r[7])};
+}
+
+// Jobs far past their timeout: one failed attempt ("stuck"), then as rescue_sql decides.
+constexpr std::string_view stuck_sql =
+    "WITH stuck AS (SELECT j.id FROM {schema}.jobs j WHERE j.state = 'running' AND j.timeout_ms IS NOT NULL "
+    "  AND j.attempted_at < now() - j.timeout_ms * interval '1 millisecond' - $1::bigint * interval '1 microsecond' "
+    "  ORDER BY j.id LIMIT $2 FOR UPDATE SKIP LOCKED), "
+    "done AS (UPDATE {schema}.jobs j SET "
+    "  state = CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled' WHEN j.attempt >= j.max_attempts "
+    "    THEN 'failed' ELSE 'scheduled' END, "
+    "  finished_at = CASE WHEN j.cancel_requested_at IS NULL AND j.attempt < j.max_attempts THEN NULL ELSE now() END, "
+    "  run_at = CASE WHEN j.cancel_requested_at IS NULL AND j.attempt < j.max_attempts "
+    "    THEN now() + power(j.attempt, 4) * interval '1 second' ELSE j.run_at END, "
+    "  errors = COALESCE(j.errors, '[]') || jsonb_build_array(jsonb_build_object('at', now(), 'attempt', j.attempt, "
+    "    'message', format('stuck: still running %s s after it started, past its timeout of %s s, on worker %s', "
+    "      round(extract(epoch FROM now() - j.attempted_at)), round(j.timeout_ms / 1000.0, 3), j.worker_id))) "
+    "  FROM stuck WHERE j.id = stuck.id RETURNING j.id, j.queue, j.kind, j.state) "
+    "SELECT id, queue, kind, state FROM done ORDER BY id";
+
+}  // namespace
+
 FireResult Store::fire_periodic(const PeriodicFire& fire, const LeaseFence& fence) {
   try {
     pqxx::work tx(*impl_->conn);
@@ -1185,12 +1243,14 @@ FireResult Store::fire_periodic(const PeriodicFire& fire, const LeaseFence& fenc
     if (held.empty()) return out;  // fenced; the transaction rolls back
     const auto tick = format_pg_timestamp(fire.tick);
     const auto last = tx.exec_params(
-        impl_->sql("INSERT INTO {schema}.periodic AS p (name, schedule, timezone, kind, queue, args) "
-                   "VALUES ($1, $2, $3, $4, $5, $6::jsonb) "
-                   "ON CONFLICT (name) DO UPDATE SET schedule = excluded.schedule, timezone = excluded.timezone, "
-                   "  kind = excluded.kind, queue = excluded.queue, args = excluded.args, updated_at = now() "
-                   "RETURNING p.last_fire_at >= $7::timestamptz"),
-        fire.name, fire.schedule, fire.timezone, fire.job.kind, fire.job.queue, fire.job.args, tick);
+        impl_->sql(std::string(periodic_upsert_sql) +
+                   " RETURNING p.last_fire_at >= $11::timestamptz, p.paused_at IS NOT NULL"),
+        fire.name, fire.schedule, fire.timezone, fire.job.kind, fire.job.queue, fire.job.args, fire.job.priority,
+        fire.job.max_attempts, timeout_ms(fire.job.timeout), sql::text_array(fire.job.tags), tick);
+    if (last[0][1].as<bool>()) {
+      out.outcome = FireResult::Outcome::paused;
+      return out;
+    }
     if (!last[0][0].is_null() && last[0][0].as<bool>()) {
       out.outcome = FireResult::Outcome::already_fired;
       return out;
@@ -1227,6 +1287,115 @@ std::optional<PeriodicState> Store::periodic_state(const std::string& name) {
     return PeriodicState{rows[0][0].c_str(), opt_time(rows[0][1]), opt_time(rows[0][2])};
   } catch (...) {
     impl_->fail("read periodic schedule " + name);
+  }
+}
+
+std::optional<std::vector<PeriodicInfo>> Store::sync_periodic(const std::vector<PeriodicDef>& defs,
+                                                              const LeaseFence& fence) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    if (!impl_->fence_holds(tx, &fence)) return std::nullopt;
+    std::vector<std::string> names;
+    for (const auto& d : defs) {
+      tx.exec_params(impl_->sql(periodic_upsert_sql), d.name, d.schedule, d.timezone, d.job.kind, d.job.queue,
+                     d.job.args, d.job.priority, d.job.max_attempts, timeout_ms(d.job.timeout),
+                     sql::text_array(d.job.tags));
+      names.push_back(d.name);
+    }
+    tx.exec_params(impl_->sql("DELETE FROM {schema}.periodic WHERE NOT (name = ANY($1::text[]))"),
+                   sql::text_array(names));
+    std::vector<PeriodicInfo> out;
+    for (const auto& r :
+         tx.exec(impl_->sql("SELECT " + std::string(periodic_columns) + " FROM {schema}.periodic ORDER BY name")))
+      out.push_back(read_periodic(r));
+    tx.commit();
+    return out;
+  } catch (...) {
+    impl_->fail("record periodic schedules");
+  }
+}
+
+std::vector<PeriodicInfo> Store::list_periodic() {
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    std::vector<PeriodicInfo> out;
+    for (const auto& r :
+         tx.exec(impl_->sql("SELECT " + std::string(periodic_columns) + " FROM {schema}.periodic ORDER BY name")))
+      out.push_back(read_periodic(r));
+    return out;
+  } catch (...) {
+    impl_->fail("list periodic schedules");
+  }
+}
+
+bool Store::set_periodic_paused(const std::string& name, bool paused) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    auto rows = tx.exec_params(impl_->sql("SELECT paused_at IS NOT NULL FROM {schema}.periodic WHERE name = $1 "
+                                          "FOR UPDATE"),
+                               name);
+    if (rows.empty())
+      throw Error(Errc::not_found, "schedule '" + name +
+                                       "' is not known (a schedule is recorded once a taskq-schedulerd leads with it)");
+    if (rows[0][0].as<bool>() == paused) return false;
+    tx.exec_params(impl_->sql("UPDATE {schema}.periodic SET paused_at = CASE WHEN $2 THEN now() END, "
+                              "updated_at = now() WHERE name = $1"),
+                   name, paused);
+    tx.commit();
+    return true;
+  } catch (const Error&) {
+    throw;
+  } catch (...) {
+    impl_->fail("pause schedule " + name);
+  }
+}
+
+EnqueueResult Store::trigger_periodic(const std::string& name) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    auto rows = tx.exec_params(impl_->sql("SELECT kind, queue, args::text, priority, max_attempts, timeout_ms, "
+                                          "COALESCE(array_to_json(tags)::text, '[]') FROM {schema}.periodic "
+                                          "WHERE name = $1"),
+                               name);
+    if (rows.empty())
+      throw Error(Errc::not_found, "schedule '" + name +
+                                       "' is not known (a schedule is recorded once a taskq-schedulerd leads with it)");
+    const auto& r = rows[0];
+    EnqueueParams p;
+    p.kind = r[0].c_str();
+    p.queue = r[1].c_str();
+    p.args = r[2].c_str();
+    p.priority = r[3].as<int>();
+    p.max_attempts = r[4].as<int>();
+    if (!r[5].is_null()) p.timeout = std::chrono::milliseconds{r[5].as<std::int64_t>()};
+    p.tags = json_string_array(r[6].c_str());
+    boost::json::object meta;
+    meta["periodic"] = name;
+    meta["trigger"] = "manual";
+    p.metadata = boost::json::serialize(meta);
+    auto out = impl_->insert_one(tx, p);
+    tx.commit();
+    return out;
+  } catch (const Error&) {
+    throw;
+  } catch (...) {
+    impl_->fail("trigger schedule " + name);
+  }
+}
+
+std::vector<JobChange> Store::fail_stuck(Duration grace, int limit, const LeaseFence* fence) {
+  try {
+    pqxx::work tx(*impl_->conn);
+    if (!impl_->fence_holds(tx, fence)) return {};
+    auto rows = tx.exec_params(impl_->sql(stuck_sql), grace.count(), limit);
+    std::vector<JobChange> out;
+    for (const auto& r : rows)
+      out.push_back(
+          {r[0].as<JobId>(), r[1].c_str(), r[2].c_str(), JobState::running, parse_job_state(r[3].c_str()), false});
+    tx.commit();
+    return out;
+  } catch (...) {
+    impl_->fail("fail stuck jobs");
   }
 }
 

@@ -11,7 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "db_link.hpp"
+#include "taskq/store/db_link.hpp"
 #include "taskq/store/store.hpp"
 
 namespace taskq::worker {

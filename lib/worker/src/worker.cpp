@@ -14,14 +14,14 @@
 #include <unordered_set>
 
 #include "completer.hpp"
-#include "db_link.hpp"
 #include "executor.hpp"
 #include "subprocess.hpp"
 #include "taskq/core/error.hpp"
+#include "taskq/store/db_link.hpp"
 
 namespace taskq {
+using taskq::DbLink;
 using worker::Completer;
-using worker::DbLink;
 using worker::Executor;
 
 namespace {
@@ -369,7 +369,9 @@ void Worker::start() {
     d.worker_id =
         store->register_worker({host_name(), static_cast<int>(::getpid()), d.queue_names(), total, d.options.version});
   }
-  // Connections are named "taskq-workerd w<id> <role>" in pg_stat_activity, and so are log lines.
+  // Connections are named "taskq-workerd <schema>/w<id> <role>" in pg_stat_activity, and so are
+  // log lines.
+  d.options.store.application_name = "taskq-workerd";
   const std::string w = d.options.store.schema + "/w" + std::to_string(d.worker_id) + " ";
   d.completer =
       std::make_unique<Completer>(w + "completer", d.options.store, d.worker_id, d.options.worker.delete_completed,

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "taskq/core/job.hpp"
 #include "taskq/core/time.hpp"
 
 namespace taskq {
@@ -71,6 +72,36 @@ struct KindConfig {
   int line = 0;  // where it was defined, for messages
 };
 
+/// How long finished jobs are kept before the scheduler prunes them, by final state.
+struct RetentionConfig {
+  Duration completed = std::chrono::hours{24};
+  Duration cancelled = std::chrono::hours{24 * 7};
+  Duration failed = std::chrono::hours{24 * 30};
+};
+
+/// One [[scheduler.periodic]] entry. The cron text and zone are checked by taskq-schedulerd
+/// (scheduler::validate_config), not here, so other programs do not load the tz database.
+struct PeriodicConfig {
+  std::string name;
+  std::string cron;
+  std::string timezone = "UTC";
+  EnqueueParams job;  // kind, args, queue, priority, max_attempts, timeout, tags
+  int line = 0;
+};
+
+/// [scheduler]: taskq-schedulerd's leader lease, maintenance and periodic jobs.
+struct SchedulerConfig {
+  Duration lease_ttl = std::chrono::seconds{15};
+  Duration rescue_interval = std::chrono::seconds{5};
+  Duration worker_grace = std::chrono::seconds{30};
+  Duration prune_interval = std::chrono::minutes{1};
+  int prune_batch = 10000;
+  RetentionConfig retention;
+  bool missed_run_once = false;  // missed_ticks = "run_once" (else "skip")
+  Duration stuck_grace = std::chrono::minutes{5};
+  std::vector<PeriodicConfig> periodic;
+};
+
 struct Config {
   DatabaseConfig database;
   LogConfig log;
@@ -80,6 +111,8 @@ struct Config {
   std::string source = "(defaults)";       // where it came from, for messages
   std::string log_level_source;            // set when an environment variable overrides log.level
   std::vector<std::string> worker_errors;  // problems in [worker] and [kinds.*], for validate_worker_config
+  SchedulerConfig scheduler;
+  std::vector<std::string> scheduler_errors;  // problems in [scheduler], for taskq-schedulerd
 };
 
 struct ConfigKey {
@@ -89,10 +122,12 @@ struct ConfigKey {
   std::string_view description;
 };
 
-/// Fixed keys: [database], [log], [jobs], [worker].
+/// Fixed keys: [database], [log], [jobs], [worker], [scheduler].
 const std::vector<ConfigKey>& config_keys();
 /// The keys of every [kinds.NAME] table (names written with NAME), documented in the man page.
 const std::vector<ConfigKey>& kind_keys();
+/// The keys of every [[scheduler.periodic]] entry, documented in the man page.
+const std::vector<ConfigKey>& periodic_keys();
 
 /// Parses TOML text. Unknown keys, wrong types and bad values throw Error(invalid_input) naming
 /// the source, the line and the key.

@@ -126,11 +126,14 @@ struct RescueResult {
 struct Lease {
   std::string name;
   std::string holder;  // "" once resigned
+  std::string host;    // where the holder runs (for operators)
+  int pid = 0;
   std::int64_t term = 0;
   Timestamp acquired_at{};
   Timestamp renewed_at{};
   Timestamp expires_at{};
-  bool valid = false;  // held and not expired, by the database's clock
+  bool valid = false;     // held and not expired, by the database's clock
+  Duration expires_in{};  // until expires_at, by the database's clock (0 once expired)
 };
 
 /// Who may act: an action fenced by it happens only while this holder holds the lease with
@@ -152,7 +155,8 @@ struct PeriodicFire {
 };
 
 struct FireResult {
-  enum class Outcome { enqueued, duplicate, already_fired, fenced };
+  // paused: the schedule is paused (`taskctl cron pause`); nothing was enqueued or recorded.
+  enum class Outcome { enqueued, duplicate, already_fired, fenced, paused };
   Outcome outcome = Outcome::fenced;
   std::optional<JobId> job{};
 };
@@ -162,6 +166,26 @@ struct PeriodicState {
   std::string name;
   std::optional<Timestamp> last_fire_at;
   std::optional<Timestamp> next_fire_at;
+};
+
+/// A configured schedule, as the leader records it (its whole job template).
+struct PeriodicDef {
+  std::string name;
+  std::string schedule;
+  std::string timezone = "UTC";
+  EnqueueParams job;  // validated; no unique key, run_at or delay
+};
+
+/// A schedule's row: definition, pause and fire times.
+struct PeriodicInfo {
+  std::string name;
+  std::string schedule;
+  std::string timezone;
+  std::string kind;
+  std::string queue;
+  std::optional<Timestamp> last_fire_at;
+  std::optional<Timestamp> next_fire_at;
+  std::optional<Timestamp> paused_at;
 };
 
 struct WorkerRegistration {
@@ -213,8 +237,10 @@ class Store {
   /// Running jobs of these queues (id order), for drain.
   std::vector<Job> running_jobs(const std::vector<std::string>& queues);
 
-  /// Deletes (or counts, on dry run) up to `batch` finished jobs older than `older_than`.
-  std::int64_t prune_batch(Duration older_than, const std::vector<JobState>& states, int batch, bool dry_run);
+  /// Deletes (or counts, on dry run) up to `batch` finished jobs older than `older_than`. With a
+  /// fence, only while it holds (else 0), checked in the same transaction.
+  std::int64_t prune_batch(Duration older_than, const std::vector<JobState>& states, int batch, bool dry_run,
+                           const LeaseFence* fence = nullptr);
 
   // Worker primitives.
   std::int64_t register_worker(const WorkerRegistration& registration);
@@ -238,12 +264,18 @@ class Store {
   /// Running jobs of workers whose heartbeat is older than `grace` go back to be retried after
   /// the default backoff (attempt^4 s), or to failed when out of attempts, or to cancelled when a
   /// cancel was requested; each gets a "worker lost" error entry. At most `limit` jobs per call.
-  RescueResult rescue(Duration grace, int limit, bool dry_run);
+  /// With a fence, only while it holds (else nothing), checked in the same transaction.
+  RescueResult rescue(Duration grace, int limit, bool dry_run, const LeaseFence* fence = nullptr);
+  /// Running jobs whose attempt started more than their timeout plus `grace` ago (the worker
+  /// should have stopped them long ago: it is stuck) get a failed attempt ("stuck: ...") and go
+  /// to retry after the default backoff, failed, or cancelled, like rescue(). At most `limit`.
+  std::vector<JobChange> fail_stuck(Duration grace, int limit, const LeaseFence* fence = nullptr);
 
   // Leader leases. All times are the database's (now()), so holders' clocks never matter.
   /// Takes the lease when it is free, expired or resigned (term + 1), or extends it when
   /// `holder` already holds it. Returns the lease when `holder` holds it afterwards.
-  std::optional<Lease> acquire_lease(const std::string& name, const std::string& holder, Duration ttl);
+  std::optional<Lease> acquire_lease(const std::string& name, const std::string& holder, Duration ttl,
+                                     const std::string& host = {}, int pid = 0);
   /// Extends the lease only while `holder` holds it with `term` and it has not expired; the new
   /// expiry, or nothing when the lease is lost (the holder must stop acting at once).
   std::optional<Timestamp> renew_lease(const std::string& name, const std::string& holder, std::int64_t term,
@@ -258,13 +290,22 @@ class Store {
   /// metadata {"periodic": name, "tick": RFC 3339 UTC}; records the tick on the `periodic` row.
   FireResult fire_periodic(const PeriodicFire& fire, const LeaseFence& fence);
   std::optional<PeriodicState> periodic_state(const std::string& name);
+  /// Records the configured schedules (upsert of their definitions; rows of schedules no longer
+  /// configured are deleted) while `fence` holds; returns every row, or nothing when fenced.
+  std::optional<std::vector<PeriodicInfo>> sync_periodic(const std::vector<PeriodicDef>& defs, const LeaseFence& fence);
+  std::vector<PeriodicInfo> list_periodic();
+  /// Pauses or resumes a schedule; false when it already was. Throws not_found.
+  bool set_periodic_paused(const std::string& name, bool paused);
+  /// Enqueues one job of the schedule now (metadata {"periodic": name, "trigger": "manual"}),
+  /// without touching its fire times. Throws not_found.
+  EnqueueResult trigger_periodic(const std::string& name);
 
   /// LISTEN to events ("insert", "cancel"); wait_notifications returns what arrived, waiting up
   /// to `timeout` for the first one, or until `wake_fd` (if >= 0) becomes readable.
   void listen(const std::vector<std::string>& events);
   std::vector<Notification> wait_notifications(Duration timeout, int wake_fd = -1);
   /// Moves due scheduled jobs (of these queues, or all when empty) to available; returns count.
-  std::int64_t promote_due(const std::vector<std::string>& queues, int limit);
+  std::int64_t promote_due(const std::vector<std::string>& queues, int limit, const LeaseFence* fence = nullptr);
 
   /// The database's current time.
   Timestamp now();

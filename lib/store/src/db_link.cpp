@@ -1,10 +1,10 @@
-#include "db_link.hpp"
+#include "taskq/store/db_link.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include "taskq/core/error.hpp"
 
-namespace taskq::worker {
+namespace taskq {
 
 namespace {
 constexpr Duration min_backoff = std::chrono::milliseconds{100};
@@ -13,7 +13,7 @@ constexpr Duration max_backoff = std::chrono::seconds{5};
 
 DbLink::DbLink(std::string role, StoreOptions options, std::function<void(Store&)> on_connect)
     : role_(std::move(role)), options_(std::move(options)), on_connect_(std::move(on_connect)) {
-  options_.application_name = ("taskq-workerd " + role_).substr(0, 63);  // PostgreSQL keeps 63 bytes
+  options_.application_name = (options_.application_name + " " + role_).substr(0, 63);  // PostgreSQL keeps 63 bytes
 }
 
 void DbLink::connect_or_throw() {
@@ -74,4 +74,4 @@ bool DbLink::with(const std::function<void(Store&)>& f) {
   }
 }
 
-}  // namespace taskq::worker
+}  // namespace taskq

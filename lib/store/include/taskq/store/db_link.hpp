@@ -1,5 +1,5 @@
 #pragma once
-// One database connection of a worker thread that survives PostgreSQL restarts: the store is
+// One database connection of a daemon thread that survives PostgreSQL restarts: the store is
 // reopened with backoff (100 ms doubling to 5 s), and each change between reachable and
 // unreachable is logged once, not every retry.
 #include <functional>
@@ -8,11 +8,12 @@
 
 #include "taskq/store/store.hpp"
 
-namespace taskq::worker {
+namespace taskq {
 
 class DbLink {
  public:
-  /// `on_connect` runs on every new connection before it is used (LISTEN, orphan checks, ...).
+  /// The connection is named "<options.application_name> <role>" in pg_stat_activity, and logs
+  /// say `role`. `on_connect` runs on every new connection before it is used (LISTEN, orphan checks, ...).
   DbLink(std::string role, StoreOptions options, std::function<void(Store&)> on_connect = {});
 
   /// Runs `f` with a connected store. Returns false when the database is unreachable (the
@@ -41,4 +42,4 @@ class DbLink {
   std::chrono::steady_clock::time_point next_attempt_{};
 };
 
-}  // namespace taskq::worker
+}  // namespace taskq
