@@ -64,6 +64,8 @@ void add_stats(CLI::App& app, Context& ctx);
 void add_prune(CLI::App& app, Context& ctx);
 void add_workers(CLI::App& app, Context& ctx);
 void add_rescue(CLI::App& app, Context& ctx);
+void add_leader(CLI::App& app, Context& ctx);
+void add_cron(CLI::App& app, Context& ctx);
 
 /// Parses "123" as a job id or throws Error(invalid_input).
 JobId parse_job_id(const std::string& text);

@@ -59,6 +59,8 @@ int main(int argc, char** argv) {
   add_prune(app, ctx);
   add_workers(app, ctx);
   add_rescue(app, ctx);
+  add_leader(app, ctx);
+  add_cron(app, ctx);
 
   try {
     app.parse(argc, argv);

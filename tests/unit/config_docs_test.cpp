@@ -157,6 +157,18 @@ TEST_CASE("the sample config loads and equals the defaults", "[config][docs]") {
   CHECK(loaded.worker.delete_completed == defaults.worker.delete_completed);
   CHECK(loaded.kinds.empty());
   CHECK_NOTHROW(validate_worker_config(loaded));
+  CHECK(loaded.scheduler.lease_ttl == defaults.scheduler.lease_ttl);
+  CHECK(loaded.scheduler.rescue_interval == defaults.scheduler.rescue_interval);
+  CHECK(loaded.scheduler.worker_grace == defaults.scheduler.worker_grace);
+  CHECK(loaded.scheduler.stuck_grace == defaults.scheduler.stuck_grace);
+  CHECK(loaded.scheduler.prune_interval == defaults.scheduler.prune_interval);
+  CHECK(loaded.scheduler.prune_batch == defaults.scheduler.prune_batch);
+  CHECK(loaded.scheduler.retention.completed == defaults.scheduler.retention.completed);
+  CHECK(loaded.scheduler.retention.cancelled == defaults.scheduler.retention.cancelled);
+  CHECK(loaded.scheduler.retention.failed == defaults.scheduler.retention.failed);
+  CHECK(loaded.scheduler.missed_run_once == defaults.scheduler.missed_run_once);
+  CHECK(loaded.scheduler.periodic.empty());
+  CHECK(loaded.scheduler_errors.empty());
   CHECK(loaded.source == example_path().string());
   CHECK_NOTHROW(validate_config(loaded));
 }
@@ -267,4 +279,14 @@ TEST_CASE("validate_config rejects a bad log level, format, schema or timeout", 
 TEST_CASE("a missing config file is named", "[config]") {
   const std::string msg = invalid_input_message([] { load_config_file("/nonexistent/taskq.toml"); });
   CHECK(contains(msg, "/nonexistent/taskq.toml"));
+}
+
+TEST_CASE("the man page documents every [[scheduler.periodic]] key with its default", "[config][docs]") {
+  const std::string man = read_file(man_path());
+  REQUIRE_FALSE(periodic_keys().empty());
+  for (const auto& key : periodic_keys()) {
+    INFO("key " << key.name << " in " << man_path().string());
+    CHECK(contains(man, ".B " + std::string(key.name) + "\nType: " + std::string(key.type) +
+                            ".\nDefault: " + std::string(key.default_value) + "."));
+  }
 }

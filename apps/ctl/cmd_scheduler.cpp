@@ -1,0 +1,161 @@
+// taskctl leader                       which taskq-schedulerd leads, and until when
+// taskctl cron list                    periodic schedules: expression, zone, last and next fire
+// taskctl cron trigger NAME            enqueue one job of a schedule now
+// taskctl cron pause|resume NAME       stop / restart a schedule's ticks
+#include <iostream>
+
+#include "context.hpp"
+#include "output.hpp"
+#include "taskq/core/error.hpp"
+#include "taskq/core/json.hpp"
+#include "taskq/cron/cron.hpp"
+
+namespace taskq::ctl {
+namespace {
+
+constexpr const char* lease_name = "scheduler";
+
+boost::json::value opt_time_json(const std::optional<Timestamp>& t) {
+  return t ? boost::json::value(format_rfc3339(*t)) : boost::json::value(nullptr);
+}
+
+// The next tick after now, by the schedule's own expression (what the leader will fire next
+// unless the schedule is paused).
+std::optional<Timestamp> next_fire(const PeriodicInfo& p, Timestamp now) {
+  try {
+    return cron::Expression::parse(p.schedule).next_after(now, p.timezone);
+  } catch (const Error&) {
+    return std::nullopt;  // recorded by a newer taskq-schedulerd with syntax this taskctl lacks
+  }
+}
+
+}  // namespace
+
+void add_leader(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("leader", "Show which taskq-schedulerd holds the scheduler lease");
+  cmd->footer(
+      "Exit status 0 when a scheduler leads, 3 when none does (never started, resigned or expired).\n"
+      "Examples:\n  taskctl leader\n  taskctl -o json leader");
+  cmd->callback([&ctx] {
+    ctx.action = [&ctx] {
+      auto& store = ctx.client().store();
+      const auto lease = store.lease(lease_name);
+      const auto now = store.now();
+      if (ctx.output() != OutputFormat::table) {
+        boost::json::object o{{"holder", nullptr}, {"host", nullptr},       {"pid", nullptr},
+                              {"term", nullptr},   {"expires_at", nullptr}, {"leading", false}};
+        if (lease) {
+          o = {{"holder", lease->holder.empty() ? boost::json::value(nullptr) : boost::json::value(lease->holder)},
+               {"host", lease->host},
+               {"pid", lease->pid},
+               {"term", lease->term},
+               {"expires_at", format_rfc3339(lease->expires_at)},
+               {"acquired_at", format_rfc3339(lease->acquired_at)},
+               {"renewed_at", format_rfc3339(lease->renewed_at)},
+               {"leading", lease->valid}};
+        }
+        print_json(o);
+        return lease && lease->valid ? exit_ok : exit_not_found;
+      }
+      if (!lease) {
+        std::cout << "no leader: no taskq-schedulerd has run on this schema\n";
+        return exit_not_found;
+      }
+      if (!lease->valid) {
+        std::cout << "no leader: the last one (" << (lease->holder.empty() ? "resigned" : lease->holder) << ", term "
+                  << lease->term << ") " << (lease->holder.empty() ? "resigned " : "expired ")
+                  << relative_time(lease->expires_at, now) << "\n";
+        return exit_not_found;
+      }
+      Table t({"HOLDER", "HOST", "PID", "TERM", "SINCE", "EXPIRES"});
+      t.add({lease->holder, lease->host, std::to_string(lease->pid), std::to_string(lease->term),
+             relative_time(lease->acquired_at, now), relative_time(lease->expires_at, now)});
+      t.print();
+      return exit_ok;
+    };
+  });
+}
+
+void add_cron(CLI::App& app, Context& ctx) {
+  auto* cron = app.add_subcommand("cron", "Periodic schedules of taskq-schedulerd: list, trigger, pause, resume");
+  cron->require_subcommand(1);
+  cron->footer(
+      "Schedules are configured in [[scheduler.periodic]] (man taskq.toml) and recorded in the\n"
+      "database by the leading taskq-schedulerd.\n"
+      "Examples:\n  taskctl cron list\n  taskctl cron trigger nightly-report\n  taskctl cron pause nightly-report");
+
+  auto* list = cron->add_subcommand("list", "Schedules with their expression, zone, last and next fire");
+  list->callback([&ctx] {
+    ctx.action = [&ctx] {
+      auto& store = ctx.client().store();
+      const auto rows = store.list_periodic();
+      const auto now = store.now();
+      if (ctx.output() == OutputFormat::table) {
+        if (rows.empty()) {
+          ctx.note("no schedules recorded (configure [[scheduler.periodic]] and start taskq-schedulerd)");
+          return exit_ok;
+        }
+        Table t({"NAME", "CRON", "ZONE", "KIND", "QUEUE", "LAST", "NEXT", "STATUS"});
+        for (const auto& p : rows) {
+          const auto next = next_fire(p, now);
+          t.add({p.name, p.schedule, p.timezone, p.kind, p.queue,
+                 p.last_fire_at ? format_rfc3339(*p.last_fire_at) : "-",
+                 p.paused_at ? "-" : (next ? format_rfc3339(*next) : "never"), p.paused_at ? "paused" : "active"});
+        }
+        t.print();
+        return exit_ok;
+      }
+      std::vector<boost::json::value> out;
+      for (const auto& p : rows) {
+        const auto next = p.paused_at ? std::nullopt : next_fire(p, now);
+        out.emplace_back(boost::json::object{{"name", p.name},
+                                             {"cron", p.schedule},
+                                             {"timezone", p.timezone},
+                                             {"kind", p.kind},
+                                             {"queue", p.queue},
+                                             {"last_fire_at", opt_time_json(p.last_fire_at)},
+                                             {"next_fire_at", opt_time_json(next)},
+                                             {"paused_at", opt_time_json(p.paused_at)}});
+      }
+      print_json_values(ctx.output(), out);
+      return exit_ok;
+    };
+  });
+
+  auto name = std::make_shared<std::string>();
+  auto* trigger =
+      cron->add_subcommand("trigger", "Enqueue one job of a schedule now (its fire times stay as they are)");
+  trigger->add_option("NAME", *name, "Schedule name")->required();
+  trigger->callback([&ctx, name] {
+    ctx.action = [&ctx, name] {
+      const auto r = ctx.client().store().trigger_periodic(*name);
+      if (ctx.output() == OutputFormat::table)
+        std::cout << r.job.id << '\n';
+      else
+        print_json(job_to_json(r.job));
+      ctx.note("enqueued job " + std::to_string(r.job.id) + " (queue " + r.job.queue + ", kind " + r.job.kind +
+               ") of schedule " + *name);
+      return exit_ok;
+    };
+  });
+
+  for (const bool pause : {true, false}) {
+    auto* cmd = cron->add_subcommand(pause ? "pause" : "resume",
+                                     pause ? "Pause a schedule: its ticks are not enqueued until it is resumed"
+                                           : "Resume a paused schedule from its next tick (missed ticks are skipped)");
+    cmd->add_option("NAME", *name, "Schedule name")->required();
+    cmd->callback([&ctx, name, pause] {
+      ctx.action = [&ctx, name, pause] {
+        const bool changed = ctx.client().store().set_periodic_paused(*name, pause);
+        const std::string state = pause ? "paused" : "active";
+        if (ctx.output() == OutputFormat::table)
+          std::cout << "schedule " << *name << ": " << (changed ? "" : "already ") << state << '\n';
+        else
+          print_json(boost::json::object{{"name", *name}, {"state", state}, {"changed", changed}});
+        return exit_ok;
+      };
+    });
+  }
+}
+
+}  // namespace taskq::ctl
