@@ -133,7 +133,7 @@ void rethrow_as_error(std::string_view context, std::string_view schema) {
   } catch (const pqxx::sql_error& e) {
     const std::string state = e.sqlstate();
     const std::string msg = primary_message(e.what());
-    if (state == "42P01" || state == "3F000" || state == "42883" || state == "42703")
+    if (state == "42P01" || state == "3F000" || state == "42883")
       throw Error(Errc::not_migrated, ctx + ": schema '" + std::string(schema) +
                                           "' is missing or not migrated (run: taskctl migrate): " + msg);
     if (state == "23505") {
