@@ -12,7 +12,7 @@ using namespace std::chrono_literals;
 using taskq::test::TestSchema;
 using taskq::test::wait_until;
 
-TEST_CASE("lease: one holder at a time; renewal keeps the term", "[lease]") {
+TEST_CASE("lease: one holder at a time, renewal keeps the term", "[lease]") {
   TestSchema s;
   auto a = s.open();
   auto b = s.open();
@@ -35,7 +35,7 @@ TEST_CASE("lease: one holder at a time; renewal keeps the term", "[lease]") {
   CHECK_FALSE(b->lease("other").has_value());
 }
 
-TEST_CASE("lease: an expired lease is taken over with a new term; the old holder is fenced", "[lease]") {
+TEST_CASE("lease: an expired lease is taken over with a new term, the old holder is fenced", "[lease]") {
   TestSchema s;
   auto a = s.open();
   auto b = s.open();

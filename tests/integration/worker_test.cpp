@@ -186,7 +186,7 @@ TEST_CASE("outcomes apply once, to the attempt that ran, for the worker that ran
   CHECK_FALSE(client.get(c).has_value());
 }
 
-TEST_CASE("rescue: jobs of dead and unregistered workers go back; live workers are left alone", "[worker][store]") {
+TEST_CASE("rescue: jobs of dead and unregistered workers go back, live workers are left alone", "[worker][store]") {
   TestSchema s;
   auto store = s.open();
   Client client(s.open());

@@ -70,7 +70,7 @@ TEST_CASE("http URLs are parsed, https is refused", "[http]") {
   CHECK_THROWS_WITH(parse_http_url("http:///x"), Catch::Contains("no host"));
 }
 
-TEST_CASE("2xx completes, with a JSON body as the result; the job and headers are sent", "[http]") {
+TEST_CASE("2xx completes, with a JSON body as the result, the job and headers are sent", "[http]") {
   OneShotServer server([](const auto&) { return response(http::status::ok, R"({"sent": true})"); });
   const auto r = call(server.url(), 5s, {{"X-Token", "secret"}});
   CHECK(r.kind == HandlerResult::Kind::completed);
@@ -89,7 +89,7 @@ TEST_CASE("a non-JSON 2xx body is no result", "[http]") {
   CHECK_FALSE(r.result.has_value());
 }
 
-TEST_CASE("429 and 503 with Retry-After snooze; without it they retry", "[http]") {
+TEST_CASE("429 and 503 with Retry-After snooze, without it they retry", "[http]") {
   OneShotServer server([](const auto&) {
     auto r = response(http::status::service_unavailable);
     r.set(http::field::retry_after, "7");

@@ -146,7 +146,7 @@ TEST_CASE("sizes of memory limits", "[config][worker]") {
   CHECK(mem("\"4096\"") == 4096ULL);
 }
 
-TEST_CASE("taskctl's checks ignore worker sections; the worker's do not", "[config][worker]") {
+TEST_CASE("taskctl's checks ignore worker sections, the worker's do not", "[config][worker]") {
   const Config c = parse_config("[worker]\nbogus = 1\n[kinds.x]\nexec = 5\n", "w.toml");
   CHECK_NOTHROW(validate_config(c));
   const std::string msg = worker_error("[worker]\nbogus = 1\n[kinds.x]\nexec = 5\n");

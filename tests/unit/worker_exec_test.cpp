@@ -218,7 +218,7 @@ TEST_CASE("spawn: working directory, rlimits, PATH lookup", "[exec][spawn]") {
   CHECK(pump(q).status.code == 0);
 }
 
-TEST_CASE("spawn: a program that cannot run is an error naming it; no child is left", "[exec][spawn]") {
+TEST_CASE("spawn: a program that cannot run is an error naming it, no child is left", "[exec][spawn]") {
   SpawnOptions o;
   o.argv = {"/nonexistent/handler", "--flag"};
   try {
