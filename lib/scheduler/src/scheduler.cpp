@@ -432,6 +432,7 @@ struct Scheduler::Impl {
                                                       {JobState::failed, c.retention.failed}};
       std::int64_t total = 0;
       int batches = 0;
+      steady::duration longest{};
       bool more = false, ok = true;
       for (const auto& [state, keep] : states) {
         for (;;) {
@@ -440,14 +441,18 @@ struct Scheduler::Impl {
             break;
           }
           std::int64_t n = 0;
+          const auto started = steady::now();
           ok = work_link->with([&](Store& s) { n = s.prune_batch(keep, {state}, c.prune_batch, false, &fence); });
+          longest = std::max(longest, steady::now() - started);
           ++batches;
           total += n;
           if (!ok || n < c.prune_batch) break;
         }
         if (!ok || more) break;
       }
-      if (total > 0) spdlog::info("pruned {} finished job(s) past their retention", total);
+      if (total > 0)
+        spdlog::info("pruned {} finished job(s) past their retention ({} transaction(s), longest {} ms)", total,
+                     batches, std::chrono::duration_cast<std::chrono::milliseconds>(longest).count());
       if (ok) due.prune = more ? steady::now() : steady::now() + c.prune_interval;
     }
   }
