@@ -441,9 +441,9 @@ struct Scheduler::Impl {
             break;
           }
           std::int64_t n = 0;
-          const auto started = steady::now();
+          const auto batch_start = steady::now();
           ok = work_link->with([&](Store& s) { n = s.prune_batch(keep, {state}, c.prune_batch, false, &fence); });
-          longest = std::max(longest, steady::now() - started);
+          longest = std::max(longest, steady::now() - batch_start);
           ++batches;
           total += n;
           if (!ok || n < c.prune_batch) break;
