@@ -8,7 +8,6 @@
 #include "output.hpp"
 #include "taskq/core/error.hpp"
 #include "taskq/core/json.hpp"
-#include "taskq/cron/cron.hpp"
 
 namespace taskq::ctl {
 namespace {
@@ -17,16 +16,6 @@ constexpr const char* lease_name = "scheduler";
 
 boost::json::value opt_time_json(const std::optional<Timestamp>& t) {
   return t ? boost::json::value(format_rfc3339(*t)) : boost::json::value(nullptr);
-}
-
-// The next tick after now, by the schedule's own expression (what the leader will fire next
-// unless the schedule is paused).
-std::optional<Timestamp> next_fire(const PeriodicInfo& p, Timestamp now) {
-  try {
-    return cron::Expression::parse(p.schedule).next_after(now, p.timezone);
-  } catch (const Error&) {
-    return std::nullopt;  // recorded by a newer taskq-schedulerd with syntax this taskctl lacks
-  }
 }
 
 }  // namespace
@@ -89,32 +78,29 @@ void add_cron(CLI::App& app, Context& ctx) {
     ctx.action = [&ctx] {
       auto& store = ctx.client().store();
       const auto rows = store.list_periodic();
-      const auto now = store.now();
       if (ctx.output() == OutputFormat::table) {
         if (rows.empty()) {
           ctx.note("no schedules recorded (configure [[scheduler.periodic]] and start taskq-schedulerd)");
           return exit_ok;
         }
         Table t({"NAME", "CRON", "ZONE", "KIND", "QUEUE", "LAST", "NEXT", "STATUS"});
-        for (const auto& p : rows) {
-          const auto next = next_fire(p, now);
+        for (const auto& p : rows)
           t.add({p.name, p.schedule, p.timezone, p.kind, p.queue,
                  p.last_fire_at ? format_rfc3339(*p.last_fire_at) : "-",
-                 p.paused_at ? "-" : (next ? format_rfc3339(*next) : "never"), p.paused_at ? "paused" : "active"});
-        }
+                 p.paused_at || !p.next_fire_at ? "-" : format_rfc3339(*p.next_fire_at),
+                 p.paused_at ? "paused" : "active"});
         t.print();
         return exit_ok;
       }
       std::vector<boost::json::value> out;
       for (const auto& p : rows) {
-        const auto next = p.paused_at ? std::nullopt : next_fire(p, now);
         out.emplace_back(boost::json::object{{"name", p.name},
                                              {"cron", p.schedule},
                                              {"timezone", p.timezone},
                                              {"kind", p.kind},
                                              {"queue", p.queue},
                                              {"last_fire_at", opt_time_json(p.last_fire_at)},
-                                             {"next_fire_at", opt_time_json(next)},
+                                             {"next_fire_at", opt_time_json(p.next_fire_at)},
                                              {"paused_at", opt_time_json(p.paused_at)}});
       }
       print_json_values(ctx.output(), out);

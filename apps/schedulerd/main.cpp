@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <climits>
 #include <cstdio>
 #include <optional>
@@ -12,34 +11,14 @@
 
 #include "taskq/config/config.hpp"
 #include "taskq/core/error.hpp"
+#include "taskq/daemon/app.hpp"
 #include "taskq/daemon/daemon.hpp"
 #include "taskq/log/log.hpp"
 #include "taskq/scheduler/scheduler.hpp"
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_usage = 2;
-constexpr int exit_unavailable = 69;  // EX_UNAVAILABLE: database unreachable or not migrated
-constexpr int exit_internal = 70;     // EX_SOFTWARE
-constexpr int exit_config = 78;       // EX_CONFIG
-
-struct Flags {
-  std::optional<std::string> config_path;
-  bool check_config = false;
-};
-
-taskq::Config load(const Flags& flags) {
-  taskq::Config c;
-  if (flags.config_path)
-    c = taskq::load_config_file(*flags.config_path);
-  else if (auto path = taskq::default_config_path())
-    c = taskq::load_config_file(*path);
-  taskq::apply_env_overrides(c);
-  taskq::validate_config(c);
-  taskq::scheduler::validate_config(c);
-  return c;
-}
+using namespace taskq::daemon;  // exit codes, Flags
 
 std::string describe(const taskq::Config& c) {
   const auto& s = c.scheduler;
@@ -59,21 +38,15 @@ std::string host_name() {
 
 int main(int argc, char** argv) {
   Flags flags;
-  CLI::App app{
-      "taskq-schedulerd: periodic jobs and queue maintenance, one leader at a time (see man taskq-schedulerd)"};
-  app.set_version_flag("--version", std::string("taskq-schedulerd ") + TASKQ_VERSION);
-  app.add_option("-c,--config", flags.config_path, "Configuration file (default /etc/taskq/taskq.toml if present)");
-  app.add_flag("--check-config", flags.check_config, "Check the configuration and exit (0 valid, 78 invalid)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? exit_ok : exit_usage;
-  }
+  if (const auto rc = parse_flags(
+          argc, argv, "taskq-schedulerd", TASKQ_VERSION,
+          "taskq-schedulerd: periodic jobs and queue maintenance, one leader at a time (see man taskq-schedulerd)",
+          flags))
+    return *rc;
 
   taskq::Config config;
   try {
-    config = load(flags);
+    config = load_config(flags, taskq::scheduler::validate_config);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "taskq-schedulerd: %s\n", e.what());
     return exit_config;
@@ -96,8 +69,7 @@ int main(int argc, char** argv) {
     scheduler.start();
   } catch (const taskq::Error& e) {
     spdlog::error("cannot start: {}", e.what());
-    return e.code() == taskq::Errc::unavailable || e.code() == taskq::Errc::not_migrated ? exit_unavailable
-                                                                                         : exit_internal;
+    return exit_code_for_start(e);
   }
   spdlog::info("started as {}: {}", scheduler.holder(), describe(config));
   taskq::daemon::notify_ready();  // connected; leading or standing by

@@ -1,41 +1,24 @@
 // taskq-workerd: claims jobs of its queues and runs them. Reads top to bottom: parse flags, load
 // and check the config, start the worker, wait for signals, stop. See man taskq-workerd(8).
 #include <spdlog/spdlog.h>
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <optional>
 #include <string>
 
 #include "taskq/config/config.hpp"
 #include "taskq/core/error.hpp"
+#include "taskq/daemon/app.hpp"
 #include "taskq/daemon/daemon.hpp"
 #include "taskq/log/log.hpp"
 #include "taskq/worker/worker.hpp"
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_usage = 2;
-constexpr int exit_unavailable = 69;  // EX_UNAVAILABLE: database unreachable or not migrated
-constexpr int exit_internal = 70;     // EX_SOFTWARE
-constexpr int exit_config = 78;       // EX_CONFIG
-
-struct Flags {
-  std::optional<std::string> config_path;
-  bool check_config = false;
-};
+using namespace taskq::daemon;  // exit codes, Flags
 
 // The config as workerd sees it: file (or defaults), environment overrides, every check it needs.
 taskq::Config load(const Flags& flags) {
-  taskq::Config c;
-  if (flags.config_path)
-    c = taskq::load_config_file(*flags.config_path);
-  else if (auto path = taskq::default_config_path())
-    c = taskq::load_config_file(*path);
-  taskq::apply_env_overrides(c);
-  taskq::validate_config(c);
-  taskq::validate_worker_config(c);
-  return c;
+  return load_config(flags, taskq::validate_worker_config);
 }
 
 std::string describe(const taskq::Config& c) {
@@ -61,16 +44,10 @@ void reload(const Flags& flags, taskq::Worker& worker) {
 
 int main(int argc, char** argv) {
   Flags flags;
-  CLI::App app{"taskq-workerd: claims jobs from PostgreSQL and runs them (see man taskq-workerd)"};
-  app.set_version_flag("--version", std::string("taskq-workerd ") + TASKQ_VERSION);
-  app.add_option("-c,--config", flags.config_path, "Configuration file (default /etc/taskq/taskq.toml if present)");
-  app.add_flag("--check-config", flags.check_config, "Check the configuration and exit (0 valid, 78 invalid)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? exit_ok : exit_usage;
-  }
+  if (const auto rc =
+          parse_flags(argc, argv, "taskq-workerd", TASKQ_VERSION,
+                      "taskq-workerd: claims jobs from PostgreSQL and runs them (see man taskq-workerd)", flags))
+    return *rc;
 
   taskq::Config config;
   try {
@@ -98,8 +75,7 @@ int main(int argc, char** argv) {
     worker.start();
   } catch (const taskq::Error& e) {
     spdlog::error("cannot start: {}", e.what());
-    return e.code() == taskq::Errc::unavailable || e.code() == taskq::Errc::not_migrated ? exit_unavailable
-                                                                                         : exit_internal;
+    return exit_code_for_start(e);
   }
   taskq::daemon::notify_ready();
   taskq::daemon::notify_status("worker " + std::to_string(worker.worker_id()) + ": " + describe(config));

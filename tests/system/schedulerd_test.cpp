@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
 
 #include "daemon_process.hpp"
 #include "system_helpers.hpp"
@@ -287,6 +288,51 @@ TEST_CASE("taskctl leader and cron list, pause, resume and trigger", "[scheduler
   const auto unknown = taskctl(db, {"cron", "trigger", "weekly"});
   CHECK_EXIT(unknown, 3);
   CHECK(contains(unknown.err, "'weekly'"));
+}
+
+TEST_CASE("schedulerd: PostgreSQL stopped and started again: it stops acting, then leads again",
+          "[schedulerd][outage]") {
+  OwnCluster cluster;
+  const std::string& url = cluster.url();
+  TempFile config(
+      "[database]\nurl = \"" + url + "\"\nconnect_timeout = \"1s\"\n[scheduler]\nlease_ttl = \"2s\"\n" + every_second,
+      ".toml");
+  DaemonProcess s(SCHEDULERD_PATH, {"--config", config.path()}, clean_env());
+  auto ticks = [&]() -> long long {
+    const auto r = taskctl_raw({"--database-url", url, "-o", "json", "stats", "--queue", "ticks"});
+    if (r.exit_code != 0) return -1;
+    long long total = 0;
+    const auto stats = json(r.out);
+    for (const auto& q : stats.as_array())
+      for (const char* state : {"available", "completed", "scheduled"})
+        total += q.as_object().at(state).to_number<long long>();
+    return total;
+  };
+  INFO(s.log());
+  REQUIRE(wait_until([&] { return ticks() >= 2; }, 10s));
+  REQUIRE_EXIT(cluster.stop(), 0);
+  // Renewals fail: it stops acting before its lease can expire.
+  REQUIRE(s.wait_log("stopped leading (term 1)", 10s));
+  REQUIRE_EXIT(cluster.start(), 0);
+  REQUIRE(s.wait_log("leading (term 2)", 20s));
+  const long long after = ticks();
+  REQUIRE(wait_until([&] { return ticks() >= after + 2; }, 10s));
+  CHECK(s.running());
+  CHECK(contains(s.log(), "unreachable"));
+  CHECK(contains(s.log(), "connected to PostgreSQL again"));
+  // Each tick once.
+  const auto dup = taskctl_raw({"--database-url", url, "-o", "jsonl", "list", "--queue", "ticks", "--limit", "10000"});
+  REQUIRE_EXIT(dup, 0);
+  std::set<std::string> seen;
+  long long rows = 0;
+  for (const auto& line : lines_of(dup.out)) {
+    if (trim(line).empty()) continue;
+    ++rows;
+    seen.insert(std::string(json(line).as_object().at("metadata").as_object().at("tick").as_string()));
+  }
+  CHECK(rows == static_cast<long long>(seen.size()));
+  s.signal(SIGTERM);
+  CHECK(s.wait_exit(10s) == 0);
 }
 
 }  // namespace taskq::systest

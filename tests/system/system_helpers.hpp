@@ -161,4 +161,39 @@ class TempFile {
 /// A port on 127.0.0.1 where nothing listens (port 1 needs root to bind; nobody does).
 inline const std::string unreachable_url = "postgresql://postgres@127.0.0.1:1/postgres";
 
+/// A PostgreSQL cluster of the test's own (scripts/pg, a port of its own), for tests that stop
+/// or restart the database: doing that to the shared cluster would disturb the other tests.
+/// Stopped and removed at the end.
+class OwnCluster {
+ public:
+  OwnCluster()
+      : dir_((std::filesystem::temp_directory_path() /
+              ("taskq-systest-pg-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++)))
+                 .string()) {
+    const auto started = start();
+    REQUIRE_EXIT(started, 0);
+    url_ = trim(started.out);
+    REQUIRE_EXIT(taskctl_raw({"--database-url", url_, "migrate"}), 0);
+  }
+  ~OwnCluster() {
+    taskq::test::run_program(pg(), {"stop", dir_});
+    std::filesystem::remove_all(dir_);
+  }
+  OwnCluster(const OwnCluster&) = delete;
+  OwnCluster& operator=(const OwnCluster&) = delete;
+
+  [[nodiscard]] const std::string& url() const { return url_; }
+  RunResult start() const { return taskq::test::run_program(pg(), {"start", dir_}, "", clean_env()); }
+  RunResult stop() const { return taskq::test::run_program(pg(), {"stop", dir_}); }
+  RunResult restart() const { return taskq::test::run_program(pg(), {"restart", dir_}); }
+
+ private:
+  static std::string pg() { return std::string(TASKQ_SOURCE_DIR) + "/scripts/pg"; }
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
+  std::string dir_, url_;
+};
+
 }  // namespace taskq::systest

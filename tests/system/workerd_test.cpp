@@ -405,20 +405,8 @@ TEST_CASE("workerd: SIGHUP reloads kinds when the file is valid, keeps them when
 }
 
 TEST_CASE("workerd: PostgreSQL restarted mid-run: every job completed exactly once", "[workerd][outage]") {
-  // Its own cluster: restarting the shared one would disturb the other tests.
-  const auto dir = temp_path("pg");
-  const std::string pg = std::string(TASKQ_SOURCE_DIR) + "/scripts/pg";
-  auto started = taskq::test::run_program(pg, {"start", dir}, "", clean_env());
-  REQUIRE_EXIT(started, 0);
-  const std::string url = trim(started.out);
-  struct Stop {
-    std::string pg, dir;
-    ~Stop() {
-      taskq::test::run_program(pg, {"stop", dir});
-      std::filesystem::remove_all(dir);
-    }
-  } stop{pg, dir};
-  REQUIRE_EXIT(taskctl_raw({"--database-url", url, "migrate"}), 0);
+  OwnCluster cluster;
+  const std::string& url = cluster.url();
   const int n = 3000;
   std::string lines;
   for (int i = 0; i < n; ++i)
@@ -439,7 +427,7 @@ TEST_CASE("workerd: PostgreSQL restarted mid-run: every job completed exactly on
     return total;
   };
   REQUIRE(wait_until([&] { return count("completed") >= 300; }, 20s));
-  REQUIRE_EXIT(taskq::test::run_program(pg, {"restart", dir}), 0);
+  REQUIRE_EXIT(cluster.restart(), 0);
   INFO(w.log());
   REQUIRE(wait_until([&] { return count("completed") == n; }, 60s));
   REQUIRE(w.running());

@@ -101,6 +101,17 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
+// Each key has its own entry in man taskq.toml: ".B NAME", "Type: T.", "Default: D.".
+void check_man_entries(const std::vector<ConfigKey>& keys) {
+  const std::string man = read_file(man_path());
+  REQUIRE_FALSE(keys.empty());
+  for (const auto& key : keys) {
+    INFO("key " << key.name << " in " << man_path().string());
+    CHECK(contains(man, ".B " + std::string(key.name) + "\nType: " + std::string(key.type) +
+                            ".\nDefault: " + std::string(key.default_value) + "."));
+  }
+}
+
 }  // namespace
 
 TEST_CASE("the sample config sets every key to its default", "[config][docs]") {
@@ -132,13 +143,7 @@ TEST_CASE("the man page documents every key with its default", "[config][docs]")
 }
 
 TEST_CASE("the man page documents every [kinds.NAME] key with its default", "[config][docs]") {
-  const std::string man = read_file(man_path());
-  REQUIRE_FALSE(kind_keys().empty());
-  for (const auto& key : kind_keys()) {
-    INFO("key " << key.name << " in " << man_path().string());
-    CHECK(contains(man, ".B " + std::string(key.name) + "\nType: " + std::string(key.type) +
-                            ".\nDefault: " + std::string(key.default_value) + "."));
-  }
+  check_man_entries(kind_keys());
 }
 
 TEST_CASE("the sample config loads and equals the defaults", "[config][docs]") {
@@ -282,11 +287,5 @@ TEST_CASE("a missing config file is named", "[config]") {
 }
 
 TEST_CASE("the man page documents every [[scheduler.periodic]] key with its default", "[config][docs]") {
-  const std::string man = read_file(man_path());
-  REQUIRE_FALSE(periodic_keys().empty());
-  for (const auto& key : periodic_keys()) {
-    INFO("key " << key.name << " in " << man_path().string());
-    CHECK(contains(man, ".B " + std::string(key.name) + "\nType: " + std::string(key.type) +
-                            ".\nDefault: " + std::string(key.default_value) + "."));
-  }
+  check_man_entries(periodic_keys());
 }

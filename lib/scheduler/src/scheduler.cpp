@@ -318,7 +318,10 @@ struct Scheduler::Impl {
   // A new term: record the configured schedules and learn what the last leader fired.
   bool begin_term(const LeaseFence& fence) {
     std::vector<PeriodicDef> defs;
-    for (const auto& s : schedules) defs.push_back({s.config.name, s.config.cron, s.config.timezone, s.config.job});
+    const Timestamp wall = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
+    for (const auto& s : schedules)
+      defs.push_back(
+          {s.config.name, s.config.cron, s.config.timezone, s.config.job, s.expr.next_after(wall, s.config.timezone)});
     std::optional<std::vector<PeriodicInfo>> rows;
     const bool ok = work_link->with([&](Store& s) {
       const auto before = std::chrono::system_clock::now();

@@ -1300,6 +1300,9 @@ std::optional<std::vector<PeriodicInfo>> Store::sync_periodic(const std::vector<
       tx.exec_params(impl_->sql(periodic_upsert_sql), d.name, d.schedule, d.timezone, d.job.kind, d.job.queue,
                      d.job.args, d.job.priority, d.job.max_attempts, timeout_ms(d.job.timeout),
                      sql::text_array(d.job.tags));
+      if (d.next_fire)
+        tx.exec_params(impl_->sql("UPDATE {schema}.periodic SET next_fire_at = $2::timestamptz WHERE name = $1"),
+                       d.name, format_pg_timestamp(*d.next_fire));
       names.push_back(d.name);
     }
     tx.exec_params(impl_->sql("DELETE FROM {schema}.periodic WHERE NOT (name = ANY($1::text[]))"),

@@ -173,7 +173,8 @@ struct PeriodicDef {
   std::string name;
   std::string schedule;
   std::string timezone = "UTC";
-  EnqueueParams job;  // validated; no unique key, run_at or delay
+  EnqueueParams job;                     // validated; no unique key, run_at or delay
+  std::optional<Timestamp> next_fire{};  // recorded for `taskctl cron list`
 };
 
 /// A schedule's row: definition, pause and fire times.
