@@ -28,6 +28,19 @@ std::string describe(const taskq::Config& c) {
          " periodic schedule(s)" + (names.empty() ? "" : " (" + names + ")");
 }
 
+// SIGHUP: [log] and the periodic schedules apply at once; the other keys at restart. An invalid
+// file changes nothing.
+void reload(const Flags& flags, taskq::scheduler::Scheduler& scheduler) {
+  try {
+    const taskq::Config c = load_config(flags, taskq::scheduler::validate_config);
+    taskq::setup_logging(c.log, "taskq-schedulerd");
+    scheduler.reload_schedules(c.scheduler.periodic);
+    spdlog::info("reloaded {}: {} ([database] and the other [scheduler] keys apply at restart)", c.source, describe(c));
+  } catch (const std::exception& e) {
+    spdlog::error("reload refused, keeping the running configuration: {}", e.what());
+  }
+}
+
 std::string host_name() {
   char buf[HOST_NAME_MAX + 1] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
@@ -89,7 +102,7 @@ int main(int argc, char** argv) {
     }
     if (!sig) continue;
     if (*sig == taskq::daemon::Signal::reload) {
-      spdlog::info("SIGHUP: the configuration is read at start; restart taskq-schedulerd to apply changes");
+      reload(flags, scheduler);
       continue;
     }
     spdlog::info("{}: stopping (finishing the current step, then resigning the lease)",

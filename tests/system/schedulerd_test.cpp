@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <set>
 
@@ -331,6 +332,35 @@ TEST_CASE("schedulerd: PostgreSQL stopped and started again: it stops acting, th
     seen.insert(std::string(json(line).as_object().at("metadata").as_object().at("tick").as_string()));
   }
   CHECK(rows == static_cast<long long>(seen.size()));
+  s.signal(SIGTERM);
+  CHECK(s.wait_exit(10s) == 0);
+}
+
+TEST_CASE("schedulerd: SIGHUP reloads the schedules, and a bad file changes nothing", "[schedulerd]") {
+  TestSchema db;
+  TempFile config(database_section(db) + "[scheduler]\n" + every_second, ".toml");
+  DaemonProcess s(SCHEDULERD_PATH, {"--config", config.path()}, clean_env());
+  INFO(s.log());
+  REQUIRE(wait_until([&] { return count_jobs(db, "metadata->>'periodic' = 'tick'") >= 1; }, 10s));
+
+  std::ofstream(config.path(), std::ios::trunc)
+      << database_section(db)
+      << "[scheduler]\n[[scheduler.periodic]]\nname = \"tock\"\ncron = \"*/2 * * * * *\"\nkind = \"noop\"\n";
+  s.signal(SIGHUP);
+  REQUIRE(s.wait_log("reloaded", 5s));
+  REQUIRE(wait_until([&] { return count_jobs(db, "metadata->>'periodic' = 'tock'") >= 1; }, 10s));
+  CHECK(db.scalar("SELECT string_agg(name, ',') FROM periodic") == "tock");
+  const auto ticks_after = count_jobs(db, "metadata->>'periodic' = 'tick'");
+
+  std::ofstream(config.path(), std::ios::trunc) << database_section(db)
+                                                << "[scheduler]\n[[scheduler.periodic]]\nname = \"bad\"\ncron "
+                                                   "= \"61 * * * *\"\nkind = \"noop\"\n";
+  s.signal(SIGHUP);
+  REQUIRE(s.wait_log("reload refused", 5s));
+  const auto tocks = count_jobs(db, "metadata->>'periodic' = 'tock'");
+  REQUIRE(wait_until([&] { return count_jobs(db, "metadata->>'periodic' = 'tock'") > tocks; }, 10s));
+  CHECK(count_jobs(db, "metadata->>'periodic' = 'tick'") == ticks_after);
+  CHECK(db.scalar("SELECT count(*) = count(DISTINCT unique_key) FROM jobs") == "t");
   s.signal(SIGTERM);
   CHECK(s.wait_exit(10s) == 0);
 }

@@ -139,7 +139,8 @@ struct Scheduler::Impl {
   LeaseTimer timer;
   std::int64_t term = 0;  // held by the lease thread (0: standby)
   bool stopping = false;
-  bool recheck = false;  // the work thread saw an action fenced: renew now
+  bool recheck = false;                                    // the work thread saw an action fenced: renew now
+  std::optional<std::vector<Schedule>> pending_schedules;  // reloaded, for the work thread
 
   std::atomic<std::int64_t> public_term{0};
   std::atomic<std::int64_t> lease_round{0}, work_round{0};
@@ -469,6 +470,12 @@ struct Scheduler::Impl {
       {
         std::unique_lock lk(mu);
         if (stopping) break;
+        if (pending_schedules) {
+          // Reloaded (SIGHUP): take the new schedules and record them as at a new term.
+          schedules = std::move(*pending_schedules);
+          pending_schedules.reset();
+          my_term = 0;
+        }
         if (term == 0 || !timer.acting(steady::now())) {
           my_term = 0;
           cv.wait_for(lk, std::chrono::seconds{1});
@@ -496,7 +503,7 @@ struct Scheduler::Impl {
         if (sched.next) until = std::min(until, steady::now() + std::max<Duration>(*sched.next - now, Duration{}));
       if (!work_link->connected()) until = std::max(until, steady::now() + work_link->retry_in());
       std::unique_lock lk(mu);
-      cv.wait_until(lk, until, [&] { return stopping || term != t; });
+      cv.wait_until(lk, until, [&] { return stopping || term != t || pending_schedules.has_value(); });
     }
   }
 };
@@ -511,6 +518,16 @@ Scheduler::Scheduler(SchedulerOptions options) : impl_(std::make_unique<Impl>(st
 
 Scheduler::~Scheduler() {
   stop();
+}
+
+void Scheduler::reload_schedules(const std::vector<PeriodicConfig>& periodic) {
+  std::vector<Schedule> fresh;
+  for (const auto& p : periodic) fresh.push_back({p, cron::Expression::parse(p.cron), std::nullopt, std::nullopt});
+  {
+    std::lock_guard lk(impl_->mu);
+    impl_->pending_schedules = std::move(fresh);
+  }
+  impl_->cv.notify_all();
 }
 
 const std::string& Scheduler::holder() const {

@@ -95,6 +95,11 @@ class Scheduler {
   /// over at once) and closes the connections. Idempotent.
   void stop();
 
+  /// Replaces the periodic schedules (SIGHUP): the leader records them at once, as at the start
+  /// of a term (last fired ticks come from the database, so nothing fires twice); a standby
+  /// uses them when it leads. Throws Error(invalid_input) for an invalid cron expression.
+  void reload_schedules(const std::vector<PeriodicConfig>& periodic);
+
   [[nodiscard]] const std::string& holder() const;
   /// The term it leads with, or 0 as a standby.
   [[nodiscard]] std::int64_t leading_term() const;
