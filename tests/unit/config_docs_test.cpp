@@ -174,6 +174,17 @@ TEST_CASE("the sample config loads and equals the defaults", "[config][docs]") {
   CHECK(loaded.scheduler.missed_run_once == defaults.scheduler.missed_run_once);
   CHECK(loaded.scheduler.periodic.empty());
   CHECK(loaded.scheduler_errors.empty());
+  CHECK(loaded.api.listen == defaults.api.listen);
+  CHECK(loaded.api.threads == defaults.api.threads);
+  CHECK(loaded.api.db_pool == defaults.api.db_pool);
+  CHECK(loaded.api.max_body == defaults.api.max_body);
+  CHECK(loaded.api.request_timeout == defaults.api.request_timeout);
+  CHECK(loaded.api.shutdown_timeout == defaults.api.shutdown_timeout);
+  CHECK(loaded.api.insecure_no_auth == defaults.api.insecure_no_auth);
+  CHECK(loaded.api.metrics_auth == defaults.api.metrics_auth);
+  CHECK_FALSE(loaded.api.tls.has_value());
+  CHECK(loaded.api.tokens.empty());
+  CHECK(loaded.api_errors.empty());
   CHECK(loaded.source == example_path().string());
   CHECK_NOTHROW(validate_config(loaded));
 }
@@ -288,4 +299,8 @@ TEST_CASE("a missing config file is named", "[config]") {
 
 TEST_CASE("the man page documents every [[scheduler.periodic]] key with its default", "[config][docs]") {
   check_man_entries(periodic_keys());
+}
+
+TEST_CASE("the man page documents api.tls and every [[api.tokens]] key with its default", "[config][docs]") {
+  check_man_entries(api_table_keys());
 }

@@ -243,6 +243,59 @@ const std::vector<KeyHandler>& handlers() {
          if (v != "skip" && v != "run_once") bad(w, "scheduler.missed_ticks", "'" + v + "' is not skip or run_once");
          c.scheduler.missed_run_once = v == "run_once";
        }},
+      {{"api.listen", "array of strings", "[\"127.0.0.1:8080\"]",
+        "Addresses taskq-apid listens on: HOST:PORT or [IPV6]:PORT, one or more."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         const auto* arr = n.as_array();
+         if (!arr || arr->empty()) bad(w, "api.listen", "must be a non-empty array such as [\"127.0.0.1:8080\"]");
+         std::vector<std::string> out;
+         for (const auto& item : *arr) {
+           if (!item.is_string()) bad(w, "api.listen", "must be an array of strings");
+           const std::string a = *item.value<std::string>();
+           const auto colon = a.rfind(':');
+           const bool v6 = !a.empty() && a.front() == '[';
+           if (colon == std::string::npos || colon == 0 || colon + 1 == a.size() ||
+               (v6 && (colon < 2 || a[colon - 1] != ']')) ||
+               a.find_first_not_of("0123456789", colon + 1) != std::string::npos || a.size() - colon - 1 > 5 ||
+               std::stoi(a.substr(colon + 1)) > 65535)
+             bad(w, "api.listen", "'" + a + "' is not HOST:PORT or [IPV6]:PORT (port 0 to 65535)");
+           out.push_back(a);
+         }
+         c.api.listen = std::move(out);
+       }},
+      {{"api.threads", "integer", "2", "I/O threads of taskq-apid (1 to 64)."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.api.threads = static_cast<int>(get_int(n, w, "api.threads", 1, 64));
+       }},
+      {{"api.db_pool", "integer", "8",
+        "Database connections of taskq-apid, each with its own thread (1 to 256); database work never runs on "
+        "the I/O threads."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.api.db_pool = static_cast<int>(get_int(n, w, "api.db_pool", 1, 256));
+       }},
+      {{"api.max_body", "size", "\"1MiB\"", "Largest request body; larger requests get 413."},
+       [](Config& c, const toml::node& n, const std::string& w) { c.api.max_body = get_size(n, w, "api.max_body"); }},
+      {{"api.request_timeout", "duration", "\"30s\"",
+        "How long a client may take to send a request (at least 100ms); slower clients are cut off."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.api.request_timeout =
+             get_duration_at_least(n, w, "api.request_timeout", std::chrono::milliseconds{100}, "100ms");
+       }},
+      {{"api.shutdown_timeout", "duration", "\"10s\"",
+        "On SIGTERM, how long in-flight requests may finish before taskq-apid exits."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.api.shutdown_timeout = get_duration(n, w, "api.shutdown_timeout");
+       }},
+      {{"api.insecure_no_auth", "boolean", "false",
+        "true: serve without tokens (every request may do everything). Without tokens and without this, "
+        "taskq-apid refuses to start."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.api.insecure_no_auth = get_bool(n, w, "api.insecure_no_auth");
+       }},
+      {{"api.metrics_auth", "boolean", "false", "true: /metrics needs a token with the read scope."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.api.metrics_auth = get_bool(n, w, "api.metrics_auth");
+       }},
   };
   return table;
 }
@@ -432,7 +485,83 @@ PeriodicConfig parse_periodic(const toml::node& node, std::size_t index, std::st
   return p;
 }
 
+// [api] tls = { cert = "...", key = "..." }
+ApiTls parse_tls(const toml::node& node, const std::string& where) {
+  ApiTls tls;
+  for (const auto& [k, v] : get_table(node, where, "api.tls")) {
+    const std::string key = "api.tls." + std::string(k.str());
+    if (k.str() == "cert")
+      tls.cert = get_string(v, where, key);
+    else if (k.str() == "key")
+      tls.key = get_string(v, where, key);
+    else
+      bad(where, key, "unknown key (tls takes cert and key)");
+  }
+  if (tls.cert.empty() || tls.key.empty()) bad(where, "api.tls", "needs both cert and key (PEM file paths)");
+  return tls;
+}
+
+// One [[api.tokens]] entry.
+ApiToken parse_token(const toml::node& node, std::size_t index, std::string_view source) {
+  const std::string where0 = where_of(source, node);
+  std::string label = "api.tokens[" + std::to_string(index) + "]";
+  const auto* table = node.as_table();
+  if (!table) bad(where0, label, "expected an [[api.tokens]] table");
+  ApiToken t;
+  t.line = static_cast<int>(node.source().begin.line);
+  if (const auto* name = table->get("name"); name && name->is_string())
+    label = "api.tokens '" + *name->value<std::string>() + "'";
+  bool has_scopes = false;
+  for (const auto& [k, v] : *table) {
+    const std::string key = label + ": " + std::string(k.str());
+    const std::string w = where_of(source, v);
+    if (k.str() == "name") {
+      t.name = get_string(v, w, key);
+    } else if (k.str() == "sha256") {
+      t.sha256 = get_string(v, w, key);
+      for (char& ch : t.sha256)
+        if (ch >= 'A' && ch <= 'F') ch = static_cast<char>(ch - 'A' + 'a');
+      if (t.sha256.size() != 64 || t.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+        bad(w, key,
+            "must be the 64 hex digits of the token's SHA-256 (printf %s \"$TOKEN\" | sha256sum), never the token "
+            "itself");
+    } else if (k.str() == "scopes") {
+      const auto* arr = v.as_array();
+      if (!arr) bad(w, key, "must be an array such as [\"enqueue\", \"read\"]");
+      for (const auto& item : *arr) {
+        const auto scope = item.value<std::string>();
+        if (!item.is_string() || !scope || (*scope != "enqueue" && *scope != "read" && *scope != "admin"))
+          bad(w, key, "scopes are enqueue, read and admin");
+        t.scopes.push_back(*scope);
+      }
+      has_scopes = true;
+    } else {
+      bad(w, key, "unknown key (a token takes name, sha256, scopes)");
+    }
+  }
+  if (t.name.empty()) bad(where0, label, "needs a name");
+  if (t.sha256.empty()) bad(where0, label, "needs sha256");
+  if (!has_scopes) bad(where0, label, "needs scopes, e.g. [\"enqueue\", \"read\"]");
+  return t;
+}
+
 }  // namespace
+
+const std::vector<ConfigKey>& api_table_keys() {
+  static const std::vector<ConfigKey> keys = {
+      {"api.tls", "table", "(none)",
+       "Serve HTTPS: { cert = \"/etc/taskq/tls.crt\", key = \"/etc/taskq/tls.key\" } (PEM files). Without it, "
+       "plain HTTP."},
+      {"api.tokens.name", "string", "(required)", "The token's name, for logs."},
+      {"api.tokens.sha256", "string", "(required)",
+       "The token's SHA-256 as 64 hex digits; the token itself never appears in the config."},
+      {"api.tokens.scopes", "array of strings", "(required)",
+       "What it may do: enqueue (POST jobs), read (GET), admin (cancel, retry, pause, resume)."},
+  };
+  return keys;
+}
+
+namespace {}  // namespace
 
 const std::vector<ConfigKey>& periodic_keys() {
   static const std::vector<ConfigKey> keys = {
@@ -501,8 +630,9 @@ Config parse_config(std::string_view toml_text, std::string_view source_name) {
     // [worker] and [kinds.*] belong to taskq-workerd: their errors are kept for
     // validate_worker_config(), so a typo there does not stop taskctl.
     const bool worker_section = section.str() == "worker" || section.str() == "kinds";
-    // [scheduler] likewise belongs to taskq-schedulerd.
+    // [scheduler] likewise belongs to taskq-schedulerd, [api] to taskq-apid.
     const bool scheduler_section = section.str() == "scheduler";
+    const bool api_section = section.str() == "api";
     if (section.str() == "kinds") {
       for (const auto& [name, kind] : *table) {
         try {
@@ -515,6 +645,22 @@ Config parse_config(std::string_view toml_text, std::string_view source_name) {
     }
     for (const auto& [key, value] : *table) {
       const std::string full = std::string(section.str()) + "." + std::string(key.str());
+      if (api_section && (key.str() == "tokens" || key.str() == "tls")) {
+        try {
+          if (key.str() == "tls") {
+            config.api.tls = parse_tls(value, where_of(source_name, value));
+          } else {
+            const auto* entries = value.as_array();
+            if (!entries)
+              bad(where_of(source_name, value), "api.tokens", "write each token as an [[api.tokens]] table");
+            std::size_t index = 0;
+            for (const auto& entry : *entries) config.api.tokens.push_back(parse_token(entry, index++, source_name));
+          }
+        } catch (const Error& e) {
+          config.api_errors.emplace_back(e.what());
+        }
+        continue;
+      }
       if (scheduler_section && key.str() == "periodic") {
         const auto* entries = value.as_array();
         if (!entries) {
@@ -540,7 +686,7 @@ Config parse_config(std::string_view toml_text, std::string_view source_name) {
         if (!handler) {
           // Sections of other components are theirs to validate; only our own keys are checked.
           if (section.str() == "database" || section.str() == "log" || section.str() == "jobs" || worker_section ||
-              scheduler_section)
+              scheduler_section || api_section)
             bad(where_of(source_name, value), full, "unknown key (see man taskq.toml)");
           continue;
         }
@@ -548,6 +694,10 @@ Config parse_config(std::string_view toml_text, std::string_view source_name) {
       } catch (const Error& e) {
         if (scheduler_section) {
           config.scheduler_errors.emplace_back(e.what());
+          continue;
+        }
+        if (api_section) {
+          config.api_errors.emplace_back(e.what());
           continue;
         }
         if (!worker_section) throw;
@@ -613,6 +763,27 @@ void validate_config(const Config& config) {
     throw Error(Errc::invalid_input, config.source + ": log.format: '" + config.log.format + "' is not text or json");
   if (config.database.connect_timeout < std::chrono::seconds{1})
     throw Error(Errc::invalid_input, config.source + ": database.connect_timeout: must be at least 1s");
+}
+
+void validate_api_config(const Config& config) {
+  std::vector<std::string> errors = config.api_errors;
+  std::vector<std::string> names;
+  for (const auto& t : config.api.tokens) {
+    const std::string at =
+        config.source + (t.line > 0 ? ":" + std::to_string(t.line) : "") + ": api.tokens '" + t.name + "'";
+    for (const auto& n : names)
+      if (n == t.name) errors.push_back(at + ": duplicate token name");
+    names.push_back(t.name);
+  }
+  if (config.api.tokens.empty() && !config.api.insecure_no_auth)
+    errors.push_back(config.source +
+                     ": [api]: no [[api.tokens]] configured; add one (name, sha256, scopes) or set "
+                     "insecure_no_auth = true to serve without authentication");
+  if (!errors.empty()) {
+    std::string all = errors.front();
+    for (std::size_t i = 1; i < errors.size(); ++i) all += "\n" + errors[i];
+    throw Error(Errc::invalid_input, all);
+  }
 }
 
 void validate_worker_config(const Config& config) {

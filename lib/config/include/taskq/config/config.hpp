@@ -102,6 +102,34 @@ struct SchedulerConfig {
   std::vector<PeriodicConfig> periodic;
 };
 
+/// One [[api.tokens]] entry: a bearer token known by its SHA-256 (the token itself is never in
+/// the config) and what it may do.
+struct ApiToken {
+  std::string name;
+  std::string sha256;               // 64 lower-case hex digits
+  std::vector<std::string> scopes;  // enqueue, read, admin
+  int line = 0;
+};
+
+struct ApiTls {
+  std::string cert;  // PEM files
+  std::string key;
+};
+
+/// [api]: taskq-apid, the HTTP/JSON API.
+struct ApiConfig {
+  std::vector<std::string> listen{"127.0.0.1:8080"};  // host:port, [v6]:port
+  int threads = 2;                                    // I/O threads
+  int db_pool = 8;                                    // database connections (and their threads)
+  std::uint64_t max_body = 1024 * 1024;
+  Duration request_timeout = std::chrono::seconds{30};
+  Duration shutdown_timeout = std::chrono::seconds{10};
+  std::optional<ApiTls> tls;
+  std::vector<ApiToken> tokens;
+  bool insecure_no_auth = false;
+  bool metrics_auth = false;  // /metrics needs a token with the read scope
+};
+
 struct Config {
   DatabaseConfig database;
   LogConfig log;
@@ -113,6 +141,8 @@ struct Config {
   std::vector<std::string> worker_errors;  // problems in [worker] and [kinds.*], for validate_worker_config
   SchedulerConfig scheduler;
   std::vector<std::string> scheduler_errors;  // problems in [scheduler], for taskq-schedulerd
+  ApiConfig api;
+  std::vector<std::string> api_errors;  // problems in [api], for taskq-apid (validate_api_config)
 };
 
 struct ConfigKey {
@@ -122,12 +152,14 @@ struct ConfigKey {
   std::string_view description;
 };
 
-/// Fixed keys: [database], [log], [jobs], [worker], [scheduler].
+/// Fixed keys: [database], [log], [jobs], [worker], [scheduler], [api].
 const std::vector<ConfigKey>& config_keys();
 /// The keys of every [kinds.NAME] table (names written with NAME), documented in the man page.
 const std::vector<ConfigKey>& kind_keys();
 /// The keys of every [[scheduler.periodic]] entry, documented in the man page.
 const std::vector<ConfigKey>& periodic_keys();
+/// api.tls and the keys of every [[api.tokens]] entry, documented in the man page.
+const std::vector<ConfigKey>& api_table_keys();
 
 /// Parses TOML text. Unknown keys, wrong types and bad values throw Error(invalid_input) naming
 /// the source, the line and the key.
@@ -145,6 +177,8 @@ void apply_env_overrides(Config& config);
 void validate_config(const Config& config);
 /// Checks [worker] and [kinds.*] (taskq-workerd calls it; other programs ignore those sections).
 void validate_worker_config(const Config& config);
+/// Checks [api] for taskq-apid: parse errors, and that tokens exist unless insecure_no_auth.
+void validate_api_config(const Config& config);
 /// Schema names: lower-case letters, digits and '_', not starting with a digit, at most 48 bytes.
 void validate_schema_name(std::string_view schema);
 
