@@ -775,7 +775,7 @@ void validate_api_config(const Config& config) {
       if (n == t.name) errors.push_back(at + ": duplicate token name");
     names.push_back(t.name);
   }
-  if (config.api.tokens.empty() && !config.api.insecure_no_auth)
+  if (config.api.tokens.empty() && !config.api.insecure_no_auth && errors.empty())
     errors.push_back(config.source +
                      ": [api]: no [[api.tokens]] configured; add one (name, sha256, scopes) or set "
                      "insecure_no_auth = true to serve without authentication");

@@ -1,0 +1,32 @@
+#pragma once
+// What a route answers: a status, a JSON (or text) body and extra headers; and the one shape
+// of every error, {"error": {"code": .., "message": .., "field": ..}}.
+#include <boost/json/value.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "taskq/core/error.hpp"
+
+namespace taskq::api {
+
+struct Response {
+  unsigned status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool close = false;  // close the connection after it (the request could not be read whole)
+};
+
+Response json_response(unsigned status, const boost::json::value& body);
+/// `code` is a stable word ("not_found", "invalid_field", ...); `field` names the request field
+/// at fault, when one is.
+Response error_response(unsigned status, const std::string& code, const std::string& message,
+                        const std::optional<std::string>& field = std::nullopt);
+/// An Error of the library as HTTP: invalid_input 422 (the field named when the message starts
+/// with it) or 400 for malformed JSON, not_found 404, conflict 409, unavailable and not_migrated
+/// 503, timeout 504, internal 500.
+Response from_error(const Error& e);
+
+}  // namespace taskq::api

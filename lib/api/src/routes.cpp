@@ -1,0 +1,371 @@
+#include "routes.hpp"
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <vector>
+
+#include "taskq/core/json.hpp"
+
+namespace taskq::api {
+
+namespace json = boost::json;
+
+std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      unsigned v = 0;
+      const auto [p, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, v, 16);
+      if (ec != std::errc{} || p != text.data() + i + 3) return std::nullopt;
+      out += static_cast<char>(v);
+      i += 2;
+    } else if (c == '+') {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::vector<std::string> split(std::string_view text, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const auto pos = text.find(sep, start);
+    out.emplace_back(text.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start));
+    if (pos == std::string_view::npos) break;
+    start = pos + 1;
+  }
+  return out;
+}
+
+// name -> values, in order; a malformed escape is a 400.
+std::optional<std::multimap<std::string, std::string>> parse_query(std::string_view query) {
+  std::multimap<std::string, std::string> out;
+  if (query.empty()) return out;
+  for (const auto& pair : split(query, '&')) {
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    auto k = percent_decode(std::string_view(pair).substr(0, eq));
+    auto v = percent_decode(eq == std::string::npos ? std::string_view{} : std::string_view(pair).substr(eq + 1));
+    if (!k || !v) return std::nullopt;
+    out.emplace(std::move(*k), std::move(*v));
+  }
+  return out;
+}
+
+std::optional<JobId> parse_id(const std::string& text) {
+  JobId id = 0;
+  const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc{} || p != text.data() + text.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+bool is_json(const std::string& content_type) {
+  const auto semi = content_type.find(';');
+  std::string base = content_type.substr(0, semi);
+  while (!base.empty() && base.back() == ' ') base.pop_back();
+  for (auto& c : base) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return base == "application/json";
+}
+
+Response method_not_allowed(const std::string& allow) {
+  auto r = error_response(405, "method_not_allowed", "use " + allow + " on this path");
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
+json::object job_json(const Job& job, std::optional<bool> duplicate = std::nullopt) {
+  auto o = job_to_json(job);
+  if (duplicate) o["duplicate"] = *duplicate;
+  return o;
+}
+
+json::object change_json(const JobChange& c) {
+  return {{"id", c.id},
+          {"queue", c.queue},
+          {"kind", c.kind},
+          {"from", to_string(c.from)},
+          {"to", to_string(c.to)},
+          {"cancel_requested", c.cancel_requested}};
+}
+
+json::object queue_json(const QueueStats& q) {
+  json::object o{{"queue", q.queue},
+                 {"paused", q.paused_at.has_value()},
+                 {"scheduled", q.scheduled},
+                 {"available", q.available},
+                 {"running", q.running},
+                 {"completed", q.completed},
+                 {"failed", q.failed},
+                 {"cancelled", q.cancelled},
+                 {"finished_last_minute", q.finished_last_minute}};
+  o["paused_at"] = q.paused_at ? json::value(format_rfc3339(*q.paused_at)) : json::value(nullptr);
+  o["oldest_available_age_ms"] =
+      q.oldest_available_age
+          ? json::value(std::chrono::duration_cast<std::chrono::milliseconds>(*q.oldest_available_age).count())
+          : json::value(nullptr);
+  return o;
+}
+
+// Checks the scope; the routed answer when refused.
+std::optional<Response> refused(const Authenticator& auth, const Request& req, Scope scope) {
+  const auto a = auth.check(req.authorization, scope);
+  if (a.status == 200) return std::nullopt;
+  auto r = error_response(a.status, a.status == 401 ? "unauthorized" : "forbidden", a.message);
+  if (a.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+Routed answer(std::string route, Response r) {
+  Routed out;
+  out.route = std::move(route);
+  out.response = std::move(r);
+  return out;
+}
+
+Routed enqueue_route(const Request& req, const EnqueueLimits& limits) {
+  const std::string name = "POST /v1/jobs";
+  if (!is_json(req.content_type))
+    return answer(name,
+                  error_response(415, "unsupported_media_type",
+                                 "send the job as Content-Type: application/json (got '" + req.content_type + "')"));
+  EnqueueParams params;
+  try {
+    params = enqueue_params_from_json(parse_json("body", req.body));
+    if (!req.idempotency_key.empty()) {
+      if (params.unique_key && *params.unique_key != req.idempotency_key)
+        throw Error(Errc::invalid_input, "unique_key: differs from the Idempotency-Key header; send one of them");
+      params.unique_key = req.idempotency_key;
+    }
+    validate_enqueue(params, limits, JsonCheck::already_parsed);
+  } catch (const Error& e) {
+    return answer(name, from_error(e));
+  }
+  Routed out;
+  out.route = name;
+  out.ok_status = 201;
+  out.task = [params = std::move(params)](Client& c) {
+    const auto r = c.enqueue(params);
+    return json_response(r.duplicate ? 200 : 201, job_json(r.job, r.duplicate));
+  };
+  return out;
+}
+
+Routed list_route(const Request& req) {
+  const std::string name = "GET /v1/jobs";
+  const auto q = parse_query(req.query);
+  if (!q) return answer(name, error_response(400, "malformed_query", "the query string has a malformed % escape"));
+  JobFilter f;
+  try {
+    for (const auto& [k, v] : *q) {
+      if (k == "queue") {
+        for (auto& part : split(v, ',')) f.queues.push_back(part);
+      } else if (k == "state") {
+        for (const auto s : parse_job_states(v)) f.states.push_back(s);
+      } else if (k == "kind") {
+        f.kind = v;
+      } else if (k == "tag") {
+        f.tag = v;
+      } else if (k == "limit") {
+        int n = 0;
+        const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc{} || p != v.data() + v.size() || n < 1 || n > 1000)
+          throw Error(Errc::invalid_input, "limit: must be an integer from 1 to 1000");
+        f.limit = n;
+      } else if (k == "after") {
+        const auto id = parse_id(v);
+        if (!id) throw Error(Errc::invalid_input, "after: must be a job id");
+        f.after_id = *id;
+      } else {
+        throw Error(Errc::invalid_input,
+                    k + ": unknown query parameter (known: queue, state, kind, tag, limit, after)");
+      }
+    }
+  } catch (const Error& e) {
+    return answer(name, from_error(e));
+  }
+  Routed out;
+  out.route = name;
+  out.task = [f](Client& c) {
+    const auto jobs = c.list(f);
+    json::array arr;
+    for (const auto& j : jobs) arr.push_back(job_json(j));
+    json::object o{{"jobs", std::move(arr)}};
+    o["next_after"] =
+        static_cast<int>(jobs.size()) == f.limit && !jobs.empty() ? json::value(jobs.back().id) : json::value(nullptr);
+    return json_response(200, o);
+  };
+  return out;
+}
+
+}  // namespace
+
+Routed route(const Request& req, const Authenticator& auth, const EnqueueLimits& limits) {
+  std::vector<std::string> seg;
+  for (auto& s : split(req.path, '/'))
+    if (!s.empty()) {
+      auto d = percent_decode(s);
+      if (!d) return answer("unmatched", error_response(400, "malformed_path", "the path has a malformed % escape"));
+      seg.push_back(std::move(*d));
+    }
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  const bool post = req.method == "POST";
+
+  // Probes: no token.
+  if (seg.size() == 1 && seg[0] == "healthz") {
+    if (!get) return answer("GET /healthz", method_not_allowed("GET"));
+    return answer("GET /healthz", json_response(200, json::object{{"status", "ok"}}));
+  }
+  if (seg.size() == 1 && seg[0] == "readyz") {
+    if (!get) return answer("GET /readyz", method_not_allowed("GET"));
+    Routed out;
+    out.route = "GET /readyz";
+    out.task = [](Client& c) {
+      for (const auto& m : c.migration_status())
+        if (!m.applied_at)
+          return error_response(
+              503, "not_migrated",
+              "migration " + std::to_string(m.version) + " (" + m.name + ") is not applied: run taskctl migrate");
+      return json_response(200, json::object{{"status", "ready"}});
+    };
+    return out;
+  }
+
+  if (seg.size() < 2 || seg[0] != "v1")
+    return answer("unmatched", error_response(404, "not_found", "no such path: " + req.path));
+
+  // /v1/jobs
+  if (seg[1] == "jobs" && seg.size() == 2) {
+    const std::string name = post ? "POST /v1/jobs" : "GET /v1/jobs";
+    if (!get && !post) return answer(name, method_not_allowed("GET, POST"));
+    if (auto r = refused(auth, req, post ? Scope::enqueue : Scope::read)) return answer(name, std::move(*r));
+    return post ? enqueue_route(req, limits) : list_route(req);
+  }
+  if (seg[1] == "jobs" && seg.size() >= 3) {
+    const auto id = parse_id(seg[2]);
+    if (seg.size() == 3 && seg[2] != "batch") {
+      const std::string name = "GET /v1/jobs/{id}";
+      if (!get) return answer(name, method_not_allowed("GET"));
+      if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
+      if (!id) return answer(name, error_response(404, "not_found", "no such job: '" + seg[2] + "' is not a job id"));
+      Routed out;
+      out.route = name;
+      out.task = [id = *id](Client& c) {
+        const auto job = c.get(id);
+        if (!job) return error_response(404, "not_found", "job " + std::to_string(id) + " does not exist");
+        return json_response(200, job_json(*job));
+      };
+      return out;
+    }
+    if (seg.size() == 4 && (seg[3] == "cancel" || seg[3] == "retry") && seg[2] != "batch") {
+      const bool cancel = seg[3] == "cancel";
+      const std::string name = cancel ? "POST /v1/jobs/{id}/cancel" : "POST /v1/jobs/{id}/retry";
+      if (!post) return answer(name, method_not_allowed("POST"));
+      if (auto r = refused(auth, req, Scope::admin)) return answer(name, std::move(*r));
+      if (!id) return answer(name, error_response(404, "not_found", "no such job: '" + seg[2] + "' is not a job id"));
+      Routed out;
+      out.route = name;
+      out.task = [id = *id, cancel](Client& c) {
+        const auto changes = cancel ? c.cancel({id}, false) : c.retry({id}, false);
+        return json_response(200, change_json(changes.at(0)));
+      };
+      return out;
+    }
+  }
+
+  // /v1/queues, /v1/queues/{q}/pause|resume
+  if (seg[1] == "queues" && seg.size() == 2) {
+    const std::string name = "GET /v1/queues";
+    if (!get) return answer(name, method_not_allowed("GET"));
+    if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
+    Routed out;
+    out.route = name;
+    out.task = [](Client& c) {
+      json::array arr;
+      for (const auto& q : c.stats(std::nullopt)) arr.push_back(queue_json(q));
+      return json_response(200, json::object{{"queues", std::move(arr)}});
+    };
+    return out;
+  }
+  if (seg[1] == "queues" && seg.size() == 4 && (seg[3] == "pause" || seg[3] == "resume")) {
+    const bool pause = seg[3] == "pause";
+    const std::string name = pause ? "POST /v1/queues/{q}/pause" : "POST /v1/queues/{q}/resume";
+    if (!post) return answer(name, method_not_allowed("POST"));
+    if (auto r = refused(auth, req, Scope::admin)) return answer(name, std::move(*r));
+    try {
+      validate_name("queue", seg[2]);
+    } catch (const Error& e) {
+      return answer(name, error_response(422, "invalid_field", e.what(), "queue"));
+    }
+    Routed out;
+    out.route = name;
+    out.task = [q = seg[2], pause](Client& c) {
+      const auto changes = pause ? c.pause({q}) : c.resume({q});
+      return json_response(200, json::object{{"queue", q}, {"paused", pause}, {"changed", changes.at(0).changed}});
+    };
+    return out;
+  }
+
+  if (seg[1] == "stats" && seg.size() == 2) {
+    const std::string name = "GET /v1/stats";
+    if (!get) return answer(name, method_not_allowed("GET"));
+    if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
+    Routed out;
+    out.route = name;
+    out.task = [](Client& c) {
+      json::object totals{{"scheduled", 0}, {"available", 0}, {"running", 0},
+                          {"completed", 0}, {"failed", 0},    {"cancelled", 0}};
+      json::array queues;
+      for (const auto& q : c.stats(std::nullopt)) {
+        totals["scheduled"] = totals["scheduled"].to_number<std::int64_t>() + q.scheduled;
+        totals["available"] = totals["available"].to_number<std::int64_t>() + q.available;
+        totals["running"] = totals["running"].to_number<std::int64_t>() + q.running;
+        totals["completed"] = totals["completed"].to_number<std::int64_t>() + q.completed;
+        totals["failed"] = totals["failed"].to_number<std::int64_t>() + q.failed;
+        totals["cancelled"] = totals["cancelled"].to_number<std::int64_t>() + q.cancelled;
+        queues.push_back(queue_json(q));
+      }
+      return json_response(200, json::object{{"totals", std::move(totals)}, {"queues", std::move(queues)}});
+    };
+    return out;
+  }
+
+  if (seg[1] == "workers" && seg.size() == 2) {
+    const std::string name = "GET /v1/workers";
+    if (!get) return answer(name, method_not_allowed("GET"));
+    if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
+    Routed out;
+    out.route = name;
+    out.task = [](Client& c) {
+      json::array arr;
+      for (const auto& w : c.workers()) {
+        json::array queues;
+        for (const auto& q : w.queues) queues.emplace_back(q);
+        arr.push_back(json::object{
+            {"id", w.id},
+            {"host", w.host},
+            {"pid", w.pid},
+            {"queues", std::move(queues)},
+            {"concurrency", w.concurrency},
+            {"running", w.running},
+            {"version", w.version},
+            {"started_at", format_rfc3339(w.started_at)},
+            {"heartbeat_at", format_rfc3339(w.heartbeat_at)},
+            {"heartbeat_age_ms", std::chrono::duration_cast<std::chrono::milliseconds>(w.heartbeat_age).count()}});
+      }
+      return json_response(200, json::object{{"workers", std::move(arr)}});
+    };
+    return out;
+  }
+
+  return answer("unmatched", error_response(404, "not_found", "no such path: " + req.path));
+}
+
+}  // namespace taskq::api

@@ -1,0 +1,37 @@
+#pragma once
+// The routes of /v1 and the probes: what each needs (scope), what it checks on the I/O thread
+// (path, query, body, content type), and the database task it hands to the pool.
+#include <map>
+#include <optional>
+#include <string>
+
+#include "auth.hpp"
+#include "db_pool.hpp"
+#include "response.hpp"
+#include "taskq/core/job.hpp"
+
+namespace taskq::api {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // percent-decoded per segment by the router
+  std::string query;   // raw, after '?'
+  std::string body;
+  std::string content_type;
+  std::string authorization;
+  std::string idempotency_key;
+};
+
+struct Routed {
+  std::string route;                 // "POST /v1/jobs", for logs and metrics ("unmatched" for 404)
+  std::optional<Response> response;  // answered at once
+  DbPool::Task task;                 // else: run on the pool
+  unsigned ok_status = 200;          // what the task answers on success (for metrics)
+};
+
+Routed route(const Request& request, const Authenticator& auth, const EnqueueLimits& limits);
+
+/// "a%20b" -> "a b"; nothing when the escape is malformed.
+std::optional<std::string> percent_decode(std::string_view text);
+
+}  // namespace taskq::api

@@ -1,0 +1,306 @@
+#include "taskq/api/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "auth.hpp"
+#include "db_pool.hpp"
+#include "routes.hpp"
+
+namespace taskq::api {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr std::size_t header_limit = 16 * 1024;
+
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// A client's X-Request-Id is kept when it is 1-128 characters of [A-Za-z0-9._:-]; else one is made.
+std::string request_id(std::string_view given) {
+  if (!given.empty() && given.size() <= 128 &&
+      given.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") ==
+          std::string_view::npos)
+    return std::string(given);
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+// "host:port" or "[v6]:port" -> (host, port).
+std::pair<std::string, std::string> split_address(const std::string& a) {
+  const auto colon = a.rfind(':');
+  std::string host = a.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return {host, a.substr(colon + 1)};
+}
+
+// Everything the server and its sessions share.
+struct Core {
+  ApiOptions o;
+  net::io_context ioc;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<std::string> bound;
+  std::unique_ptr<DbPool> pool;
+  std::unique_ptr<Authenticator> auth;
+  std::vector<std::thread> threads;
+  std::unique_ptr<net::steady_timer> heartbeat;
+  std::atomic<int> in_flight{0};
+  std::atomic<bool> stopping{false};
+  std::atomic<std::int64_t> loop_round{0};
+  bool started = false, stopped = false;
+
+  explicit Core(ApiOptions options) : o(std::move(options)), ioc(o.config.threads) {}
+
+  void accept(tcp::acceptor& a);
+  void beat() {
+    loop_round.store(steady_ns());
+    heartbeat->expires_after(std::chrono::seconds{1});
+    heartbeat->async_wait([this](beast::error_code ec) {
+      if (!ec) beat();
+    });
+  }
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Core& server) : stream_(std::move(socket)), server_(server) {}
+
+  void start() { net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read, shared_from_this())); }
+
+ private:
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Core& server_;
+  std::string request_id_ = "-";
+  std::string method_ = "-", target_ = "-";
+  bool keep_alive_ = true;
+  bool counted_ = false;  // counted in server_.in_flight
+  std::chrono::steady_clock::time_point started_{};
+
+  void read() {
+    if (server_.stopping.load()) return close();
+    parser_.emplace();
+    parser_->header_limit(header_limit);
+    parser_->body_limit(server_.o.config.max_body);
+    // The whole request must arrive within request_timeout; slow or stalled clients are cut.
+    stream_.expires_after(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(server_.o.config.request_timeout));
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
+        ec == net::error::operation_aborted)
+      return close();
+    if (ec == beast::error::timeout) {
+      spdlog::debug("connection from {} cut: no complete request within {}", peer(),
+                    format_duration(server_.o.config.request_timeout));
+      return close();
+    }
+    started_ = std::chrono::steady_clock::now();
+    begin();
+    if (parser_->is_header_done()) {
+      const auto& h = parser_->get();
+      request_id_ = request_id(h["X-Request-Id"]);
+      method_ = std::string(h.method_string());
+      target_ = std::string(h.target());
+    } else {
+      request_id_ = request_id("");
+    }
+    keep_alive_ = false;
+    if (ec == http::error::body_limit)
+      return write(error_response(413, "payload_too_large",
+                                  "the body is larger than api.max_body (" + std::to_string(server_.o.config.max_body) +
+                                      " bytes)"),
+                   "unread");
+    if (ec == http::error::header_limit)
+      return write(error_response(431, "headers_too_large",
+                                  "the request headers are larger than " + std::to_string(header_limit) + " bytes"),
+                   "unread");
+    if (ec) return write(error_response(400, "malformed_request", "malformed HTTP request: " + ec.message()), "unread");
+
+    auto req = parser_->release();
+    keep_alive_ = req.keep_alive();
+    Request r;
+    r.method = method_;
+    const std::string_view target = req.target();
+    const auto q = target.find('?');
+    r.path = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
+    r.body = std::move(req.body());
+    r.content_type = std::string(req[http::field::content_type]);
+    r.authorization = std::string(req[http::field::authorization]);
+    r.idempotency_key = std::string(req["Idempotency-Key"]);
+    Routed routed = route(r, *server_.auth, server_.o.limits);
+    if (routed.response) return write(std::move(*routed.response), routed.route);
+    server_.pool->submit(
+        std::move(routed.task), [self = shared_from_this(), name = routed.route](Response resp) mutable {
+          net::post(self->stream_.get_executor(), [self, resp = std::move(resp), name = std::move(name)]() mutable {
+            self->write(std::move(resp), name);
+          });
+        });
+  }
+
+  void begin() {
+    counted_ = true;
+    server_.in_flight.fetch_add(1);
+  }
+  void end() {
+    if (counted_) server_.in_flight.fetch_sub(1);
+    counted_ = false;
+  }
+
+  std::string peer() const {
+    beast::error_code ec;
+    const auto ep = stream_.socket().remote_endpoint(ec);
+    return ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+  void write(Response resp, const std::string& route_name) {
+    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(resp.status), 11);
+    res->set(http::field::server, "taskq-apid");
+    res->set(http::field::content_type, resp.content_type);
+    res->set("X-Request-Id", request_id_);
+    for (auto& [k, v] : resp.headers) res->set(k, v);
+    res->body() = std::move(resp.body);
+    res->keep_alive(keep_alive_ && !resp.close && !server_.stopping.load());
+    res->prepare_payload();
+    const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+    if (resp.status >= 500)
+      spdlog::warn("request {}: {} {} ({}) -> {} in {:.1f} ms", request_id_, method_, target_, route_name, resp.status,
+                   ms);
+    else
+      spdlog::debug("request {}: {} {} ({}) -> {} in {:.1f} ms", request_id_, method_, target_, route_name, resp.status,
+                    ms);
+    stream_.expires_after(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(server_.o.config.request_timeout));
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+      self->end();
+      if (ec || !res->keep_alive()) return self->close();
+      self->method_ = self->target_ = "-";
+      self->read();
+    });
+  }
+
+  void close() {
+    end();
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+};
+
+void Core::accept(tcp::acceptor& a) {
+  a.async_accept(net::make_strand(ioc), [this, &a](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec != net::error::operation_aborted && !stopping.load()) {
+        spdlog::warn("accept: {}", ec.message());
+        accept(a);
+      }
+      return;
+    }
+    std::make_shared<Session>(std::move(socket), *this)->start();
+    accept(a);
+  });
+}
+
+}  // namespace
+
+struct Server::Impl : Core {
+  using Core::Core;
+};
+
+Server::Server(ApiOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Server::~Server() {
+  stop(Duration{});
+}
+
+void Server::start() {
+  auto& d = *impl_;
+  if (d.started) return;
+  d.auth = std::make_unique<Authenticator>(d.o.config.tokens, d.o.config.insecure_no_auth);
+  d.pool = std::make_unique<DbPool>(ClientOptions{d.o.store, d.o.limits}, d.o.config.db_pool);
+  d.pool->check_connect();
+  tcp::resolver resolver(d.ioc);
+  for (const auto& address : d.o.config.listen) {
+    const auto [host, port] = split_address(address);
+    beast::error_code ec;
+    const auto results = resolver.resolve(host, port, tcp::resolver::numeric_service, ec);
+    if (ec || results.empty())
+      throw Error(Errc::invalid_input, "api.listen '" + address + "': cannot resolve '" + host + "': " + ec.message());
+    for (const auto& r : results) {
+      auto a = std::make_unique<tcp::acceptor>(d.ioc);
+      const auto ep = r.endpoint();
+      a->open(ep.protocol(), ec);
+      if (!ec) a->set_option(net::socket_base::reuse_address(true), ec);
+      if (!ec && ep.address().is_v6()) a->set_option(net::ip::v6_only(true), ec);
+      if (!ec) a->bind(ep, ec);
+      if (!ec) a->listen(net::socket_base::max_listen_connections, ec);
+      if (ec)
+        throw Error(Errc::unavailable, "api.listen '" + address + "': cannot listen on " + ep.address().to_string() +
+                                           ":" + std::to_string(ep.port()) + ": " + ec.message());
+      const auto local = a->local_endpoint();
+      d.bound.push_back(
+          (local.address().is_v6() ? "[" + local.address().to_string() + "]" : local.address().to_string()) + ":" +
+          std::to_string(local.port()));
+      d.acceptors.push_back(std::move(a));
+    }
+  }
+  for (auto& a : d.acceptors) d.accept(*a);
+  d.heartbeat = std::make_unique<net::steady_timer>(d.ioc);
+  d.beat();
+  d.guard.emplace(d.ioc.get_executor());
+  for (int i = 0; i < d.o.config.threads; ++i) d.threads.emplace_back([&d] { d.ioc.run(); });
+  d.started = true;
+}
+
+void Server::stop(Duration grace) {
+  auto& d = *impl_;
+  if (!d.started || d.stopped) return;
+  d.stopped = true;
+  d.stopping.store(true);
+  net::post(d.ioc, [&d] {
+    beast::error_code ec;
+    for (auto& a : d.acceptors) a->close(ec);
+  });
+  // In-flight requests finish (their responses say Connection: close), within the grace.
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (d.in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  if (d.in_flight.load() > 0)
+    spdlog::warn("{} request(s) still in flight after {}; closing them", d.in_flight.load(), format_duration(grace));
+  d.guard.reset();
+  d.ioc.stop();
+  for (auto& t : d.threads) t.join();
+  d.pool->stop();
+}
+
+std::vector<std::string> Server::endpoints() const {
+  return impl_->bound;
+}
+
+bool Server::healthy(Duration max_stall) const {
+  return steady_ns() - impl_->loop_round.load() <
+         std::chrono::duration_cast<std::chrono::nanoseconds>(max_stall).count();
+}
+
+}  // namespace taskq::api

@@ -1,0 +1,350 @@
+// taskq-apid, the real binary, through a real HTTP client against a real PostgreSQL: every
+// endpoint built so far, every error status, auth scopes, idempotent retries, hostile clients,
+// graceful shutdown.
+#include <signal.h>
+
+#include <chrono>
+#include <regex>
+
+#include "daemon_process.hpp"
+#include "http_client.hpp"
+#include "system_helpers.hpp"
+
+namespace taskq::systest {
+namespace {
+
+using namespace std::chrono_literals;
+using taskq::test::DaemonProcess;
+using taskq::test::http_request;
+using taskq::test::HttpResult;
+using taskq::test::wait_until;
+
+// The hex SHA-256 of a token, as an operator computes it (printf %s TOKEN | sha256sum).
+std::string sha256_of(const std::string& token) {
+  const auto r = taskq::test::run_program("/usr/bin/sha256sum", {}, token);
+  REQUIRE(r.exit_code == 0);
+  return r.out.substr(0, 64);
+}
+
+// Tokens "admin-token" (enqueue, read, admin), "ci-token" (enqueue, read), "ro-token" (read).
+const std::string admin = "admin-token", ci = "ci-token", ro = "ro-token";
+
+std::string tokens_section() {
+  return "[[api.tokens]]\nname = \"admin\"\nsha256 = \"" + sha256_of(admin) +
+         "\"\nscopes = [\"admin\"]\n"
+         "[[api.tokens]]\nname = \"ci\"\nsha256 = \"" +
+         sha256_of(ci) +
+         "\"\nscopes = [\"enqueue\", \"read\"]\n"
+         "[[api.tokens]]\nname = \"ro\"\nsha256 = \"" +
+         sha256_of(ro) + "\"\nscopes = [\"read\"]\n";
+}
+
+// A running taskq-apid on a free port of the test's schema.
+class Apid {
+ public:
+  Apid(const TestSchema& db, const std::string& api = "")
+      : config_("[database]\nurl = \"" + db.url() + "\"\nschema = \"" + db.name() +
+                    "\"\n[log]\nlevel = \"debug\"\n[api]\nlisten = [\"127.0.0.1:0\"]\ndb_pool = 2\n" + api +
+                    tokens_section(),
+                ".toml"),
+        proc_(APID_PATH, {"--config", config_.path()}, clean_env()) {
+    INFO(proc_.log());
+    REQUIRE(proc_.wait_log("listening on http://", 10s));
+    std::smatch m;
+    const std::string log = proc_.log();
+    REQUIRE(std::regex_search(log, m, std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)")));
+    port_ = std::stoi(m[1].str());
+  }
+  [[nodiscard]] int port() const { return port_; }
+  DaemonProcess& proc() { return proc_; }
+
+  HttpResult get(const std::string& target, const std::string& token = ci) const {
+    return http_request(port_, "GET", target, "", auth(token));
+  }
+  HttpResult post(const std::string& target, const std::string& body, const std::string& token = ci,
+                  std::vector<std::pair<std::string, std::string>> headers = {}) const {
+    auto h = auth(token);
+    h.emplace_back("Content-Type", "application/json");
+    for (auto& x : headers) h.push_back(std::move(x));
+    return http_request(port_, "POST", target, body, h);
+  }
+
+ private:
+  static std::vector<std::pair<std::string, std::string>> auth(const std::string& token) {
+    if (token.empty()) return {};
+    return {{"Authorization", "Bearer " + token}};
+  }
+  TempFile config_;
+  DaemonProcess proc_;
+  int port_ = 0;
+};
+
+std::string describe(const HttpResult& r) {
+  return "HTTP " + std::to_string(r.status) + "\n" + r.body;
+}
+
+#define REQUIRE_STATUS(result, code)                  \
+  do {                                                \
+    const ::taskq::test::HttpResult& res_ = (result); \
+    INFO(describe(res_));                             \
+    REQUIRE(res_.status == (code));                   \
+  } while (false)
+
+#define CHECK_STATUS(result, code)                    \
+  do {                                                \
+    const ::taskq::test::HttpResult& res_ = (result); \
+    INFO(describe(res_));                             \
+    CHECK(res_.status == (code));                     \
+  } while (false)
+
+// The error object of a response, checked for its shape.
+boost::json::object error_of(const HttpResult& r) {
+  INFO(describe(r));
+  const auto v = json(r.body);
+  REQUIRE(v.is_object());
+  const auto& e = v.as_object().at("error").as_object();
+  REQUIRE(e.at("code").is_string());
+  REQUIRE(e.at("message").is_string());
+  REQUIRE(e.contains("field"));
+  CHECK(r.header("content-type") == "application/json");
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("apid --check-config refuses no tokens, bad tokens and TLS, with exit 78", "[apid]") {
+  auto check = [](const std::string& text) {
+    TempFile f(text, ".toml");
+    return taskq::test::run_program(APID_PATH, {"--config", f.path(), "--check-config"}, "", clean_env());
+  };
+  const auto none = check("[api]\nthreads = 2\n");
+  CHECK_EXIT(none, 78);
+  CHECK(contains(none.err, "insecure_no_auth"));
+  const auto open = check("[api]\ninsecure_no_auth = true\n");
+  CHECK_EXIT(open, 0);
+  CHECK(contains(open.out, "no authentication"));
+  const auto bad = check("[[api.tokens]]\nname = \"x\"\nsha256 = \"plain-token\"\nscopes = [\"read\"]\n");
+  CHECK_EXIT(bad, 78);
+  CHECK(contains(bad.err, ":3: api.tokens 'x': sha256"));
+  const auto tls = check("[api]\ninsecure_no_auth = true\ntls = { cert = \"/c\", key = \"/k\" }\n");
+  CHECK_EXIT(tls, 78);
+  CHECK(contains(tls.err, "api.tls"));
+  CHECK_EXIT(check(tokens_section()), 0);
+}
+
+TEST_CASE("apid refuses an unmigrated schema with exit 69", "[apid]") {
+  TestSchema db(false);
+  TempFile f("[database]\nurl = \"" + db.url() + "\"\nschema = \"" + db.name() +
+                 "\"\n[api]\nlisten = [\"127.0.0.1:0\"]\ninsecure_no_auth = true\n",
+             ".toml");
+  const auto r = taskq::test::run_program(APID_PATH, {"--config", f.path()}, "", clean_env());
+  CHECK_EXIT(r, 69);
+  CHECK(contains(r.err, "taskctl migrate"));
+}
+
+TEST_CASE("apid: probes answer without a token, and every response carries X-Request-Id", "[apid]") {
+  TestSchema db;
+  Apid api(db);
+  const auto health = api.get("/healthz", "");
+  CHECK_STATUS(health, 200);
+  CHECK(json(health.body).at("status").as_string() == "ok");
+  CHECK(health.header("x-request-id").size() == 16);
+  CHECK_STATUS(api.get("/readyz", ""), 200);
+  const auto echoed = http_request(api.port(), "GET", "/healthz", "", {{"X-Request-Id", "req-42.a"}});
+  CHECK(echoed.header("x-request-id") == "req-42.a");
+  const auto replaced = http_request(api.port(), "GET", "/healthz", "", {{"X-Request-Id", "bad id with spaces"}});
+  CHECK(replaced.header("x-request-id").size() == 16);
+  const auto missing = api.get("/v1/jobs/1", "");
+  CHECK(missing.header("x-request-id").size() == 16);
+}
+
+TEST_CASE("apid: POST /v1/jobs enqueues, and an idempotent retry answers the same job", "[apid]") {
+  TestSchema db;
+  Apid api(db);
+  const auto created = api.post("/v1/jobs", R"({"kind": "email.send", "args": {"to": "a@b"}, "queue": "mail",
+                                               "priority": 2, "tags": ["x"]})");
+  REQUIRE_STATUS(created, 201);
+  const auto job = json(created.body).as_object();
+  const auto id = job.at("id").to_number<long long>();
+  CHECK(job.at("state").as_string() == "available");
+  CHECK(job.at("duplicate").as_bool() == false);
+  CHECK(job_field(db, id, "kind") == "email.send");
+  CHECK(job_field(db, id, "queue") == "mail");
+  CHECK(job_field(db, id, "args->>'to'") == "a@b");
+
+  const auto first = api.post("/v1/jobs", R"({"kind": "k"})", ci, {{"Idempotency-Key", "order-7"}});
+  REQUIRE_STATUS(first, 201);
+  const auto again = api.post("/v1/jobs", R"({"kind": "k"})", ci, {{"Idempotency-Key", "order-7"}});
+  REQUIRE_STATUS(again, 200);
+  CHECK(json(again.body).at("id") == json(first.body).at("id"));
+  CHECK(json(again.body).at("duplicate").as_bool());
+  const auto by_field = api.post("/v1/jobs", R"({"kind": "k", "unique_key": "order-7"})");
+  CHECK_STATUS(by_field, 200);
+  CHECK(count_jobs(db, "unique_key = 'order-7'") == 1);
+
+  const auto differ = api.post("/v1/jobs", R"({"kind": "k", "unique_key": "a"})", ci, {{"Idempotency-Key", "b"}});
+  CHECK_STATUS(differ, 422);
+  CHECK(error_of(differ).at("field").as_string() == "unique_key");
+}
+
+TEST_CASE("apid: bad requests get 400, 404, 405, 413, 415, 422 and 431 and change nothing", "[apid]") {
+  TestSchema db;
+  Apid api(db, "max_body = \"4KiB\"\n");
+  const auto before = snapshot(db);
+
+  const auto malformed = api.post("/v1/jobs", R"({"kind": "k",)");
+  CHECK_STATUS(malformed, 400);
+  CHECK(error_of(malformed).at("code").as_string() == "malformed_json");
+  CHECK(contains(std::string(error_of(malformed).at("message").as_string()), "invalid JSON at byte"));
+
+  const auto invalid = api.post("/v1/jobs", R"({"kind": "k", "priority": 12})");
+  CHECK_STATUS(invalid, 422);
+  CHECK(error_of(invalid).at("field").as_string() == "priority");
+  const auto unknown = api.post("/v1/jobs", R"({"kind": "k", "colour": "red"})");
+  CHECK_STATUS(unknown, 422);
+  const auto no_kind = api.post("/v1/jobs", R"({"args": {}})");
+  CHECK_STATUS(no_kind, 422);
+  CHECK(error_of(no_kind).at("field").as_string() == "kind");
+
+  const auto text = http_request(api.port(), "POST", "/v1/jobs", R"({"kind": "k"})",
+                                 {{"Authorization", "Bearer " + ci}, {"Content-Type", "text/plain"}});
+  CHECK_STATUS(text, 415);
+  CHECK(error_of(text).at("code").as_string() == "unsupported_media_type");
+
+  const auto big = api.post("/v1/jobs", R"({"kind": "k", "args": {"s": ")" + std::string(5000, 'x') + R"("}})");
+  CHECK_STATUS(big, 413);
+  CHECK(error_of(big).at("code").as_string() == "payload_too_large");
+
+  const auto headers = http_request(api.port(), "GET", "/v1/jobs", "",
+                                    {{"Authorization", "Bearer " + ci}, {"X-Padding", std::string(20000, 'p')}});
+  CHECK_STATUS(headers, 431);
+
+  CHECK_STATUS(api.get("/v1/nothing"), 404);
+  CHECK_STATUS(api.get("/v1/jobs/123456789"), 404);
+  CHECK_STATUS(api.get("/v1/jobs/abc"), 404);
+  const auto method = http_request(api.port(), "DELETE", "/v1/jobs", "", {{"Authorization", "Bearer " + ci}});
+  CHECK_STATUS(method, 405);
+  CHECK(method.header("allow") == "GET, POST");
+  CHECK(error_of(method).at("code").as_string() == "method_not_allowed");
+
+  const auto limit = api.get("/v1/jobs?limit=0");
+  CHECK_STATUS(limit, 422);
+  CHECK(error_of(limit).at("field").as_string() == "limit");
+  CHECK_STATUS(api.get("/v1/jobs?state=done"), 422);
+  CHECK_STATUS(api.get("/v1/jobs?queue=%zz"), 400);
+
+  CHECK(snapshot(db) == before);
+  CHECK(api.proc().running());
+}
+
+TEST_CASE("apid: 401 without or with an unknown token, 403 without the scope", "[apid]") {
+  TestSchema db;
+  Apid api(db);
+  const auto none = api.get("/v1/jobs", "");
+  CHECK_STATUS(none, 401);
+  CHECK(none.header("www-authenticate") == "Bearer");
+  CHECK(error_of(none).at("code").as_string() == "unauthorized");
+  CHECK_STATUS(api.get("/v1/jobs", "wrong-token"), 401);
+  CHECK_STATUS(http_request(api.port(), "GET", "/v1/jobs", "", {{"Authorization", "Basic abc"}}), 401);
+
+  const auto ro_post = api.post("/v1/jobs", R"({"kind": "k"})", ro);
+  CHECK_STATUS(ro_post, 403);
+  CHECK(contains(std::string(error_of(ro_post).at("message").as_string()), "enqueue"));
+  CHECK_STATUS(api.get("/v1/jobs", ro), 200);
+
+  const auto id = json(api.post("/v1/jobs", R"({"kind": "k"})").body).at("id").to_number<long long>();
+  CHECK_STATUS(api.post("/v1/jobs/" + std::to_string(id) + "/cancel", "", ci), 403);
+  CHECK_STATUS(api.post("/v1/queues/default/pause", "", ro), 403);
+  CHECK(job_field(db, id, "state") == "available");
+  CHECK_STATUS(api.post("/v1/jobs/" + std::to_string(id) + "/cancel", "", admin), 200);
+  CHECK_STATUS(api.get("/v1/jobs", admin), 200);  // admin may also read
+}
+
+TEST_CASE("apid: list with filters and pagination, show one job", "[apid]") {
+  TestSchema db;
+  Apid api(db);
+  for (int i = 0; i < 5; ++i)
+    REQUIRE_STATUS(api.post("/v1/jobs", R"({"kind": "a", "queue": "q1", "tags": ["t"]})"), 201);
+  for (int i = 0; i < 3; ++i) REQUIRE_STATUS(api.post("/v1/jobs", R"({"kind": "b", "queue": "q2"})"), 201);
+
+  const auto page1 = json(api.get("/v1/jobs?queue=q1&limit=3").body).as_object();
+  REQUIRE(page1.at("jobs").as_array().size() == 3);
+  const auto after = page1.at("next_after").to_number<long long>();
+  const auto page2 = json(api.get("/v1/jobs?queue=q1&limit=3&after=" + std::to_string(after)).body).as_object();
+  CHECK(page2.at("jobs").as_array().size() == 2);
+  CHECK(page2.at("next_after").is_null());
+  CHECK(json(api.get("/v1/jobs?kind=b").body).at("jobs").as_array().size() == 3);
+  CHECK(json(api.get("/v1/jobs?tag=t&state=available").body).at("jobs").as_array().size() == 5);
+  CHECK(json(api.get("/v1/jobs?queue=q1,q2").body).at("jobs").as_array().size() == 8);
+
+  const auto first_id = page1.at("jobs").as_array()[0].at("id").to_number<long long>();
+  const auto one = api.get("/v1/jobs/" + std::to_string(first_id), ro);
+  REQUIRE_STATUS(one, 200);
+  CHECK(json(one.body).at("kind").as_string() == "a");
+}
+
+TEST_CASE("apid: cancel and retry, with 409 when the state does not allow it", "[apid]") {
+  TestSchema db;
+  Apid api(db);
+  const auto id = json(api.post("/v1/jobs", R"({"kind": "k"})").body).at("id").to_number<long long>();
+  const std::string base = "/v1/jobs/" + std::to_string(id);
+  const auto cancelled = api.post(base + "/cancel", "", admin);
+  REQUIRE_STATUS(cancelled, 200);
+  CHECK(json(cancelled.body).at("to").as_string() == "cancelled");
+  const auto twice = api.post(base + "/cancel", "", admin);
+  CHECK_STATUS(twice, 409);
+  CHECK(error_of(twice).at("code").as_string() == "conflict");
+  const auto retried = api.post(base + "/retry", "", admin);
+  REQUIRE_STATUS(retried, 200);
+  CHECK(json(retried.body).at("to").as_string() == "available");
+  CHECK(job_field(db, id, "state") == "available");
+  CHECK_STATUS(api.post("/v1/jobs/999999/retry", "", admin), 404);
+  const auto get_cancel = api.get(base + "/cancel", admin);
+  CHECK_STATUS(get_cancel, 405);
+  CHECK(get_cancel.header("allow") == "POST");
+}
+
+TEST_CASE("apid: queues, pause and resume, stats and workers", "[apid]") {
+  TestSchema db;
+  Apid api(db);
+  REQUIRE_STATUS(api.post("/v1/jobs", R"({"kind": "k", "queue": "mail"})"), 201);
+  const auto paused = api.post("/v1/queues/mail/pause", "", admin);
+  REQUIRE_STATUS(paused, 200);
+  CHECK(json(paused.body).at("changed").as_bool());
+  CHECK_FALSE(json(api.post("/v1/queues/mail/pause", "", admin).body).at("changed").as_bool());
+  const auto queues = json(api.get("/v1/queues").body).at("queues").as_array();
+  REQUIRE(queues.size() == 1);
+  CHECK(queues[0].at("queue").as_string() == "mail");
+  CHECK(queues[0].at("paused").as_bool());
+  CHECK(queues[0].at("available").to_number<long long>() == 1);
+  REQUIRE_STATUS(api.post("/v1/queues/mail/resume", "", admin), 200);
+  CHECK(db.scalar("SELECT paused_at IS NULL FROM queues WHERE name = 'mail'") == "t");
+
+  const auto stats = json(api.get("/v1/stats").body).as_object();
+  CHECK(stats.at("totals").at("available").to_number<long long>() == 1);
+  CHECK(json(api.get("/v1/workers").body).at("workers").as_array().empty());
+}
+
+TEST_CASE("apid: a stalled client is cut at request_timeout, and apid serves on", "[apid]") {
+  TestSchema db;
+  Apid api(db, "request_timeout = \"500ms\"\n");
+  const auto started = std::chrono::steady_clock::now();
+  const auto [data, closed] = taskq::test::raw_exchange(api.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n", 10s);
+  const auto took = std::chrono::steady_clock::now() - started;
+  CHECK(closed);
+  CHECK(took < 5s);
+  const auto garbage = taskq::test::raw_exchange(api.port(), "NOT HTTP AT ALL\r\n\r\n", 10s);
+  CHECK(contains(garbage.first, "400"));
+  CHECK_STATUS(api.get("/healthz", ""), 200);
+}
+
+TEST_CASE("apid: SIGTERM stops it cleanly with exit 0", "[apid]") {
+  TestSchema db;
+  Apid api(db);
+  CHECK_STATUS(api.get("/healthz", ""), 200);
+  api.proc().signal(SIGTERM);
+  CHECK(api.proc().wait_exit(10s) == 0);
+  CHECK(contains(api.proc().log(), "SIGTERM: stopping"));
+}
+
+}  // namespace taskq::systest
