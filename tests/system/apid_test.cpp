@@ -237,6 +237,56 @@ TEST_CASE("apid: bad requests get 400, 404, 405, 413, 415, 422 and 431 and chang
   CHECK(api.proc().running());
 }
 
+TEST_CASE("apid: POST /v1/jobs/batch takes a JSON array or NDJSON, all or nothing", "[apid]") {
+  TestSchema db;
+  Apid api(db);
+  const auto array = api.post("/v1/jobs/batch", R"([{"kind": "a"}, {"kind": "b", "queue": "q", "tags": ["t1", "t2"]},
+                                                   {"kind": "c", "in": "1h"}, {"kind": "d", "unique_key": "u1"}])");
+  REQUIRE_STATUS(array, 201);
+  const auto body = json(array.body).as_object();
+  CHECK(body.at("count").to_number<long long>() == 4);
+  const auto& ids = body.at("ids").as_array();
+  REQUIRE(ids.size() == 4);
+  const char* kinds[] = {"a", "b", "c", "d"};
+  for (std::size_t i = 0; i < 4; ++i) CHECK(job_field(db, ids[i].to_number<long long>(), "kind") == kinds[i]);
+  CHECK(job_field(db, ids[1].to_number<long long>(), "tags") == "{t1,t2}");
+  CHECK(job_field(db, ids[2].to_number<long long>(), "state") == "scheduled");
+
+  const auto lines = http_request(api.port(), "POST", "/v1/jobs/batch",
+                                  "{\"kind\": \"n1\"}\n\n{\"kind\": \"n2\", \"unique_key\": \"u1\"}\n",
+                                  {{"Authorization", "Bearer " + ci}, {"Content-Type", "application/x-ndjson"}});
+  REQUIRE_STATUS(lines, 201);
+  CHECK(json(lines.body).at("count").to_number<long long>() == 2);
+  CHECK(json(lines.body).at("duplicates").to_number<long long>() == 1);
+  CHECK(json(lines.body).at("ids").as_array()[1] == ids[3]);
+
+  const auto before = snapshot(db);
+  const auto bad = api.post("/v1/jobs/batch", R"([{"kind": "x"}, {"kind": "y", "priority": 42}])");
+  CHECK_STATUS(bad, 422);
+  CHECK(error_of(bad).at("field").as_string() == "jobs[1].priority");
+  std::string many = "[";
+  for (int i = 0; i < 10001; ++i) many += std::string(i ? "," : "") + R"({"kind":"k"})";
+  many += "]";
+  const auto too_many = api.post("/v1/jobs/batch", many);
+  CHECK_STATUS(too_many, 422);
+  CHECK(contains(std::string(error_of(too_many).at("message").as_string()), "at most 10000"));
+  CHECK_STATUS(api.post("/v1/jobs/batch", R"({"kind": "k"})"), 422);
+  CHECK_STATUS(api.post("/v1/jobs/batch", "[]"), 422);
+  CHECK_STATUS(api.post("/v1/jobs/batch", "[{\"kind\":"), 400);
+  CHECK_STATUS(api.post("/v1/jobs/batch", R"([{"kind": "k"}])", ro), 403);
+  CHECK(snapshot(db) == before);
+
+  std::string full = "[";
+  for (int i = 0; i < 10000; ++i)
+    full += std::string(i ? "," : "") + R"({"kind":"bulk","args":{"i":)" + std::to_string(i) + "}}";
+  full += "]";
+  const auto max = api.post("/v1/jobs/batch", full);
+  REQUIRE_STATUS(max, 201);
+  CHECK(count_jobs(db, "kind = 'bulk'") == 10000);
+  const auto& max_ids = json(max.body).at("ids").as_array();
+  CHECK(job_field(db, max_ids[9999].to_number<long long>(), "args->>'i'") == "9999");
+}
+
 TEST_CASE("apid: 401 without or with an unknown token, 403 without the scope", "[apid]") {
   TestSchema db;
   Apid api(db);

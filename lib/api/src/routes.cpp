@@ -158,6 +158,74 @@ Routed enqueue_route(const Request& req, const EnqueueLimits& limits) {
   return out;
 }
 
+bool is_ndjson(const std::string& content_type) {
+  std::string base = content_type.substr(0, content_type.find(';'));
+  while (!base.empty() && base.back() == ' ') base.pop_back();
+  for (auto& c : base) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return base == "application/x-ndjson" || base == "application/jsonl" || base == "application/json-lines";
+}
+
+constexpr std::size_t max_batch = 10000;
+
+// A JSON array of jobs, or NDJSON (one job per line, blank lines ignored). Errors name the job.
+std::vector<EnqueueParams> parse_batch(const std::string& body, bool ndjson) {
+  std::vector<EnqueueParams> jobs;
+  auto add = [&](const json::value& v) {
+    if (jobs.size() == max_batch)
+      throw Error(Errc::invalid_input, "jobs: a batch holds at most " + std::to_string(max_batch) + " jobs");
+    try {
+      jobs.push_back(enqueue_params_from_json(v));
+    } catch (const Error& e) {
+      throw Error(e.code(), "jobs[" + std::to_string(jobs.size()) + "]." + e.what() + "; nothing was enqueued");
+    }
+  };
+  if (!ndjson) {
+    const auto v = parse_json("body", body);
+    if (!v.is_array()) throw Error(Errc::invalid_input, "jobs: the body must be a JSON array of jobs");
+    for (const auto& item : v.get_array()) add(item);
+  } else {
+    std::size_t start = 0, line = 0;
+    while (start < body.size()) {
+      auto end = body.find('\n', start);
+      if (end == std::string::npos) end = body.size();
+      ++line;
+      const std::string_view text(body.data() + start, end - start);
+      if (text.find_first_not_of(" \t\r") != std::string_view::npos)
+        add(parse_json("line " + std::to_string(line), text));
+      start = end + 1;
+    }
+  }
+  if (jobs.empty()) throw Error(Errc::invalid_input, "jobs: the batch is empty");
+  return jobs;
+}
+
+Routed batch_route(const Request& req) {
+  const std::string name = "POST /v1/jobs/batch";
+  const bool ndjson = is_ndjson(req.content_type);
+  if (!ndjson && !is_json(req.content_type))
+    return answer(name, error_response(415, "unsupported_media_type",
+                                       "send a JSON array (application/json) or one job per line "
+                                       "(application/x-ndjson); got '" +
+                                           req.content_type + "'"));
+  Routed out;
+  out.route = name;
+  out.ok_status = 201;
+  // Parsed on the pool, not on an I/O thread: a batch can be a megabyte.
+  out.task = [body = req.body, ndjson](Client& c) {
+    const auto results = c.enqueue_batch(parse_batch(body, ndjson));
+    json::array ids;
+    std::int64_t duplicates = 0;
+    for (const auto& r : results) {
+      ids.emplace_back(r.job.id);
+      if (r.duplicate) ++duplicates;
+    }
+    return json_response(201, json::object{{"count", static_cast<std::int64_t>(results.size())},
+                                           {"duplicates", duplicates},
+                                           {"ids", std::move(ids)}});
+  };
+  return out;
+}
+
 Routed list_route(const Request& req) {
   const std::string name = "GET /v1/jobs";
   const auto q = parse_query(req.query);
@@ -247,6 +315,12 @@ Routed route(const Request& req, const Authenticator& auth, const EnqueueLimits&
     if (!get && !post) return answer(name, method_not_allowed("GET, POST"));
     if (auto r = refused(auth, req, post ? Scope::enqueue : Scope::read)) return answer(name, std::move(*r));
     return post ? enqueue_route(req, limits) : list_route(req);
+  }
+  if (seg[1] == "jobs" && seg.size() == 3 && seg[2] == "batch") {
+    const std::string name = "POST /v1/jobs/batch";
+    if (!post) return answer(name, method_not_allowed("POST"));
+    if (auto r = refused(auth, req, Scope::enqueue)) return answer(name, std::move(*r));
+    return batch_route(req);
   }
   if (seg[1] == "jobs" && seg.size() >= 3) {
     const auto id = parse_id(seg[2]);

@@ -37,6 +37,17 @@ EnqueueResult Client::enqueue(const EnqueueParams& params) {
   return store_->insert(params);
 }
 
+std::vector<EnqueueResult> Client::enqueue_batch(const std::vector<EnqueueParams>& jobs) {
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    try {
+      validate_enqueue(jobs[i], limits_, JsonCheck::already_parsed);
+    } catch (const Error& e) {
+      throw Error(e.code(), "jobs[" + std::to_string(i) + "]." + e.what() + "; nothing was enqueued");
+    }
+  }
+  return store_->insert_batch(jobs);
+}
+
 BulkInsertResult Client::enqueue_many(const std::function<bool(EnqueueParams&)>& next) {
   std::int64_t n = 0;
   return store_->insert_stream([&](EnqueueParams& p) {

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "sql_text.hpp"
@@ -496,6 +497,78 @@ bool uses_defaults(const EnqueueParams& p) {
 }
 
 }  // namespace
+
+std::vector<EnqueueResult> Store::insert_batch(const std::vector<EnqueueParams>& jobs) {
+  std::vector<EnqueueResult> out(jobs.size());
+  if (jobs.empty()) return out;
+  try {
+    pqxx::work tx(*impl_->conn);
+    // Jobs without a unique key: ids are taken from the identity's sequence first, so each input
+    // row gets a known id, then all rows go in with one INSERT ... SELECT FROM unnest.
+    std::vector<std::size_t> plain;
+    for (std::size_t i = 0; i < jobs.size(); ++i)
+      if (!jobs[i].unique_key) plain.push_back(i);
+    if (!plain.empty()) {
+      const auto ids = tx.exec_params(impl_->sql("SELECT nextval(pg_get_serial_sequence('{schema_name}.jobs', 'id')) "
+                                                 "FROM generate_series(1, $1)"),
+                                      static_cast<std::int64_t>(plain.size()));
+      std::vector<std::int64_t> id_list, priorities, max_attempts;
+      std::vector<std::string> queues, kinds, args, tags, metadata;
+      std::vector<std::optional<std::string>> run_ats, timeouts, delays;
+      for (std::size_t k = 0; k < plain.size(); ++k) {
+        const auto& p = jobs[plain[k]];
+        id_list.push_back(ids[static_cast<int>(k)][0].as<std::int64_t>());
+        queues.push_back(p.queue);
+        kinds.push_back(p.kind);
+        args.push_back(p.args);
+        priorities.push_back(p.priority);
+        max_attempts.push_back(p.max_attempts);
+        run_ats.push_back(p.run_at ? std::optional(format_pg_timestamp(*p.run_at)) : std::nullopt);
+        const auto t = timeout_ms(p.timeout);
+        timeouts.push_back(t ? std::optional(std::to_string(*t)) : std::nullopt);
+        delays.push_back(p.delay ? std::optional(std::to_string(p.delay->count())) : std::nullopt);
+        boost::json::array tag_json;
+        for (const auto& tag : p.tags) tag_json.emplace_back(tag);
+        tags.push_back(boost::json::serialize(tag_json));
+        metadata.push_back(p.metadata);
+      }
+      const auto rows = tx.exec_params(
+          impl_->sql(
+              "WITH input AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::int[], "
+              "  $6::int[], $7::timestamptz[], $8::bigint[], $9::jsonb[], $10::jsonb[], $11::bigint[]) "
+              "  AS t(id, queue, kind, args, priority, max_attempts, run_at, timeout_ms, tags, metadata, delay_us)), "
+              "timed AS (SELECT input.*, COALESCE(input.run_at, now() + COALESCE(delay_us, 0) * interval "
+              "  '1 microsecond') AS at FROM input), "
+              "ins AS (INSERT INTO {schema}.jobs (id, queue, kind, args, state, priority, max_attempts, run_at, "
+              "  timeout_ms, tags, metadata) OVERRIDING SYSTEM VALUE "
+              "  SELECT id, queue, kind, args, CASE WHEN at > now() THEN 'scheduled' ELSE 'available' END, priority, "
+              "  max_attempts, at, timeout_ms, NULLIF(ARRAY(SELECT jsonb_array_elements_text(tags)), '{}'), "
+              "  NULLIF(metadata, '{}') FROM timed RETURNING " +
+              job_columns("") +
+              "), "
+              "woke AS (SELECT pg_notify('{schema_name}_insert', q.queue) FROM (SELECT DISTINCT queue FROM ins "
+              "  WHERE state = 'available') q) "
+              "SELECT *, (SELECT count(*) FROM woke) FROM ins"),
+          sql::int_array(id_list), sql::text_array(queues), sql::text_array(kinds), sql::text_array(args),
+          sql::int_array(priorities), sql::int_array(max_attempts), sql::text_array(run_ats), sql::text_array(timeouts),
+          sql::text_array(tags), sql::text_array(metadata), sql::text_array(delays));
+      std::map<std::int64_t, Job> by_id;
+      for (const auto& r : rows) {
+        Job j = read_job(r);
+        by_id.emplace(j.id, std::move(j));
+      }
+      for (std::size_t k = 0; k < plain.size(); ++k) out[plain[k]] = {std::move(by_id.at(id_list[k])), false};
+    }
+    for (std::size_t i = 0; i < jobs.size(); ++i)
+      if (jobs[i].unique_key) out[i] = impl_->insert_one(tx, jobs[i]);
+    tx.commit();
+    return out;
+  } catch (const Error&) {
+    throw;
+  } catch (...) {
+    impl_->fail("enqueue a batch of jobs");
+  }
+}
 
 BulkInsertResult Store::insert_stream(const std::function<bool(EnqueueParams&)>& next) {
   BulkInsertResult out;

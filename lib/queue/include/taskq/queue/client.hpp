@@ -42,6 +42,9 @@ class Client {
   /// Validates and inserts one job.
   EnqueueResult enqueue(const EnqueueParams& params);
   /// Streams jobs, validating each, in one all-or-nothing transaction. `next` returns false at end.
+  /// Validates every job (an error names the job's position, 1-based, and inserts nothing), then
+  /// inserts all of them in one transaction; one result per job, in order.
+  std::vector<EnqueueResult> enqueue_batch(const std::vector<EnqueueParams>& jobs);
   BulkInsertResult enqueue_many(const std::function<bool(EnqueueParams&)>& next);
   /// JSON Lines: one job object per line (see enqueue_params_from_json); blank lines are
   /// skipped. Any bad line aborts the whole batch with "<source>:<line>: <what is wrong>".

@@ -213,6 +213,9 @@ class Store {
   /// Inserts one validated job. With a unique key that a live job holds, returns that job and
   /// duplicate=true instead.
   EnqueueResult insert(const EnqueueParams& params);
+  /// Inserts validated jobs in one transaction and returns one result per job, in order (a job
+  /// whose unique key a live job holds returns that job with duplicate=true). All or nothing.
+  std::vector<EnqueueResult> insert_batch(const std::vector<EnqueueParams>& jobs);
   /// Streams validated jobs through COPY in one transaction. `next` fills the next job and
   /// returns false at the end; if it (or the database) throws, nothing is inserted.
   BulkInsertResult insert_stream(const std::function<bool(EnqueueParams&)>& next);
