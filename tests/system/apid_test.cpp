@@ -375,6 +375,38 @@ TEST_CASE("apid: queues, pause and resume, stats and workers", "[apid]") {
   CHECK(json(api.get("/v1/workers").body).at("workers").as_array().empty());
 }
 
+TEST_CASE("apid: /metrics counts requests, latency and enqueued jobs, and passes promtool", "[apid]") {
+  TestSchema db;
+  Apid api(db);
+  REQUIRE_STATUS(api.post("/v1/jobs", R"({"kind": "k", "queue": "mail"})"), 201);
+  REQUIRE_STATUS(api.post("/v1/jobs/batch", R"([{"kind": "k", "queue": "mail"}, {"kind": "k"}])"), 201);
+  CHECK_STATUS(api.get("/v1/jobs/999999"), 404);
+  CHECK_STATUS(api.get("/v1/jobs", ""), 401);
+  const auto m = api.get("/metrics", "");
+  REQUIRE_STATUS(m, 200);
+  CHECK(contains(m.header("content-type"), "text/plain; version=0.0.4"));
+  INFO(m.body);
+  CHECK(contains(m.body, "taskq_api_requests_total{route=\"POST /v1/jobs\",status=\"201\"} 1\n"));
+  CHECK(contains(m.body, "taskq_api_requests_total{route=\"GET /v1/jobs/{id}\",status=\"404\"} 1\n"));
+  CHECK(contains(m.body, "taskq_api_requests_total{route=\"GET /v1/jobs\",status=\"401\"} 1\n"));
+  CHECK(contains(m.body, "taskq_api_request_duration_seconds_count{route=\"POST /v1/jobs\"} 1\n"));
+  CHECK(contains(m.body, "taskq_api_jobs_enqueued_total{queue=\"mail\"} 2\n"));
+  CHECK(contains(m.body, "taskq_api_jobs_enqueued_total{queue=\"default\"} 1\n"));
+  CHECK(contains(m.body, "taskq_jobs{queue=\"mail\",state=\"available\"} 2\n"));
+  CHECK(contains(m.body, "taskq_queue_paused{queue=\"mail\"} 0\n"));
+  const auto lint = taskq::test::run_program("/usr/bin/promtool", {"check", "metrics"}, m.body);
+  INFO(lint.out << lint.err);
+  CHECK(lint.exit_code == 0);
+}
+
+TEST_CASE("apid: with metrics_auth, /metrics needs a read token", "[apid]") {
+  TestSchema db;
+  Apid api(db, "metrics_auth = true\n");
+  CHECK_STATUS(api.get("/metrics", ""), 401);
+  CHECK_STATUS(api.get("/metrics", ro), 200);
+  CHECK_STATUS(api.get("/healthz", ""), 200);
+}
+
 TEST_CASE("apid: a stalled client is cut at request_timeout, and apid serves on", "[apid]") {
   TestSchema db;
   Apid api(db, "request_timeout = \"500ms\"\n");

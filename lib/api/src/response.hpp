@@ -2,6 +2,7 @@
 // What a route answers: a status, a JSON (or text) body and extra headers; and the one shape
 // of every error, {"error": {"code": .., "message": .., "field": ..}}.
 #include <boost/json/value.hpp>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -17,6 +18,7 @@ struct Response {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   bool close = false;  // close the connection after it (the request could not be read whole)
+  std::vector<std::pair<std::string, std::int64_t>> enqueued;  // jobs created, by queue (for metrics)
 };
 
 Response json_response(unsigned status, const boost::json::value& body);

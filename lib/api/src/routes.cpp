@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <map>
 #include <vector>
 
 #include "taskq/core/json.hpp"
@@ -153,7 +154,9 @@ Routed enqueue_route(const Request& req, const EnqueueLimits& limits) {
   out.ok_status = 201;
   out.task = [params = std::move(params)](Client& c) {
     const auto r = c.enqueue(params);
-    return json_response(r.duplicate ? 200 : 201, job_json(r.job, r.duplicate));
+    auto resp = json_response(r.duplicate ? 200 : 201, job_json(r.job, r.duplicate));
+    if (!r.duplicate) resp.enqueued.emplace_back(r.job.queue, 1);
+    return resp;
   };
   return out;
 }
@@ -215,13 +218,19 @@ Routed batch_route(const Request& req) {
     const auto results = c.enqueue_batch(parse_batch(body, ndjson));
     json::array ids;
     std::int64_t duplicates = 0;
+    std::map<std::string, std::int64_t> by_queue;
     for (const auto& r : results) {
       ids.emplace_back(r.job.id);
-      if (r.duplicate) ++duplicates;
+      if (r.duplicate)
+        ++duplicates;
+      else
+        ++by_queue[r.job.queue];
     }
-    return json_response(201, json::object{{"count", static_cast<std::int64_t>(results.size())},
-                                           {"duplicates", duplicates},
-                                           {"ids", std::move(ids)}});
+    auto resp = json_response(201, json::object{{"count", static_cast<std::int64_t>(results.size())},
+                                                {"duplicates", duplicates},
+                                                {"ids", std::move(ids)}});
+    resp.enqueued.assign(by_queue.begin(), by_queue.end());
+    return resp;
   };
   return out;
 }
@@ -275,7 +284,8 @@ Routed list_route(const Request& req) {
 
 }  // namespace
 
-Routed route(const Request& req, const Authenticator& auth, const EnqueueLimits& limits) {
+Routed route(const Request& req, const RouteContext& ctx) {
+  const Authenticator& auth = ctx.auth;
   std::vector<std::string> seg;
   for (auto& s : split(req.path, '/'))
     if (!s.empty()) {
@@ -306,6 +316,22 @@ Routed route(const Request& req, const Authenticator& auth, const EnqueueLimits&
     return out;
   }
 
+  if (seg.size() == 1 && seg[0] == "metrics") {
+    const std::string name = "GET /metrics";
+    if (!get) return answer(name, method_not_allowed("GET"));
+    if (ctx.metrics_auth)
+      if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
+    Routed out;
+    out.route = name;
+    out.task = [&ctx](Client& c) {
+      Response r;
+      r.body = ctx.metrics.render(c.stats(std::nullopt), ctx.in_flight.load(), ctx.version);
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      return r;
+    };
+    return out;
+  }
+
   if (seg.size() < 2 || seg[0] != "v1")
     return answer("unmatched", error_response(404, "not_found", "no such path: " + req.path));
 
@@ -314,7 +340,7 @@ Routed route(const Request& req, const Authenticator& auth, const EnqueueLimits&
     const std::string name = post ? "POST /v1/jobs" : "GET /v1/jobs";
     if (!get && !post) return answer(name, method_not_allowed("GET, POST"));
     if (auto r = refused(auth, req, post ? Scope::enqueue : Scope::read)) return answer(name, std::move(*r));
-    return post ? enqueue_route(req, limits) : list_route(req);
+    return post ? enqueue_route(req, ctx.limits) : list_route(req);
   }
   if (seg[1] == "jobs" && seg.size() == 3 && seg[2] == "batch") {
     const std::string name = "POST /v1/jobs/batch";

@@ -5,8 +5,11 @@
 #include <optional>
 #include <string>
 
+#include <atomic>
+
 #include "auth.hpp"
 #include "db_pool.hpp"
+#include "metrics.hpp"
 #include "response.hpp"
 #include "taskq/core/job.hpp"
 
@@ -29,7 +32,17 @@ struct Routed {
   unsigned ok_status = 200;          // what the task answers on success (for metrics)
 };
 
-Routed route(const Request& request, const Authenticator& auth, const EnqueueLimits& limits);
+/// What routes need besides the request; owned by the server, alive while it runs.
+struct RouteContext {
+  const Authenticator& auth;
+  const EnqueueLimits& limits;
+  const Metrics& metrics;
+  const std::atomic<int>& in_flight;
+  std::string version;
+  bool metrics_auth = false;
+};
+
+Routed route(const Request& request, const RouteContext& ctx);
 
 /// "a%20b" -> "a b"; nothing when the escape is malformed.
 std::optional<std::string> percent_decode(std::string_view text);

@@ -59,6 +59,8 @@ struct Core {
   std::vector<std::string> bound;
   std::unique_ptr<DbPool> pool;
   std::unique_ptr<Authenticator> auth;
+  Metrics metrics;
+  std::unique_ptr<RouteContext> routes;
   std::vector<std::thread> threads;
   std::unique_ptr<net::steady_timer> heartbeat;
   std::atomic<int> in_flight{0};
@@ -149,7 +151,7 @@ class Session : public std::enable_shared_from_this<Session> {
     r.content_type = std::string(req[http::field::content_type]);
     r.authorization = std::string(req[http::field::authorization]);
     r.idempotency_key = std::string(req["Idempotency-Key"]);
-    Routed routed = route(r, *server_.auth, server_.o.limits);
+    Routed routed = route(r, *server_.routes);
     if (routed.response) return write(std::move(*routed.response), routed.route);
     server_.pool->submit(
         std::move(routed.task), [self = shared_from_this(), name = routed.route](Response resp) mutable {
@@ -183,7 +185,10 @@ class Session : public std::enable_shared_from_this<Session> {
     res->body() = std::move(resp.body);
     res->keep_alive(keep_alive_ && !resp.close && !server_.stopping.load());
     res->prepare_payload();
-    const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    const double ms = seconds * 1000;
+    server_.metrics.record(route_name, resp.status, seconds);
+    server_.metrics.add_enqueued(resp.enqueued);
     if (resp.status >= 500)
       spdlog::warn("request {}: {} {} ({}) -> {} in {:.1f} ms", request_id_, method_, target_, route_name, resp.status,
                    ms);
@@ -238,6 +243,8 @@ void Server::start() {
   auto& d = *impl_;
   if (d.started) return;
   d.auth = std::make_unique<Authenticator>(d.o.config.tokens, d.o.config.insecure_no_auth);
+  d.routes = std::make_unique<RouteContext>(
+      RouteContext{*d.auth, d.o.limits, d.metrics, d.in_flight, d.o.version, d.o.config.metrics_auth});
   d.pool = std::make_unique<DbPool>(ClientOptions{d.o.store, d.o.limits}, d.o.config.db_pool);
   d.pool->check_connect();
   tcp::resolver resolver(d.ioc);
