@@ -6,7 +6,8 @@
 
 namespace taskq::api {
 
-DbPool::DbPool(ClientOptions options, int size) : options_(std::move(options)) {
+DbPool::DbPool(ClientOptions options, int size, EnqueueAnswer answer)
+    : options_(std::move(options)), answer_(std::move(answer)) {
   for (int i = 0; i < size; ++i) threads_.emplace_back([this, i] { run(i); });
 }
 
@@ -30,6 +31,46 @@ void DbPool::submit(Task task, Done done) {
   cv_.notify_one();
 }
 
+void DbPool::submit_enqueue(EnqueueParams job, Done done) {
+  {
+    std::lock_guard lk(mu_);
+    enqueues_.push_back({std::move(job), std::move(done)});
+  }
+  cv_.notify_one();
+}
+
+void DbPool::run_group(Client& client, std::vector<EnqueueItem>& group, bool& lost) {
+  if (group.size() > 1) {
+    std::vector<EnqueueParams> jobs;
+    jobs.reserve(group.size());
+    for (auto& g : group) jobs.push_back(g.job);
+    try {
+      const auto results = client.store().insert_batch(jobs);
+      for (std::size_t i = 0; i < group.size(); ++i) group[i].done(answer_(results[i]));
+      return;
+    } catch (const Error& e) {
+      if (e.code() == Errc::unavailable) {
+        lost = true;
+        for (auto& g : group) g.done(from_error(e));
+        return;
+      }
+      // Something in the group failed: fall through to one transaction per job.
+    }
+  }
+  for (auto& g : group) {
+    if (lost) {
+      g.done(error_response(503, "unavailable", "PostgreSQL is unreachable; try again"));
+      continue;
+    }
+    try {
+      g.done(answer_(client.store().insert(g.job)));
+    } catch (const Error& e) {
+      if (e.code() == Errc::unavailable) lost = true;
+      g.done(from_error(e));
+    }
+  }
+}
+
 void DbPool::stop() {
   {
     std::lock_guard lk(mu_);
@@ -49,12 +90,22 @@ void DbPool::run(int index) {
   options.store.application_name = (options_.store.application_name + " db" + std::to_string(index)).substr(0, 63);
   for (;;) {
     Item item;
+    std::vector<EnqueueItem> group;
     {
       std::unique_lock lk(mu_);
-      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and every queued task is done
-      item = std::move(queue_.front());
-      queue_.pop_front();
+      auto group_ready = [&] { return !enqueues_.empty() && groups_running_ < max_groups_at_once; };
+      cv_.wait(lk, [&] { return !queue_.empty() || group_ready() || (stopping_ && enqueues_.empty()); });
+      if (queue_.empty() && !group_ready()) return;  // stopping, and every queued task is done
+      if (group_ready()) {
+        ++groups_running_;
+        while (!enqueues_.empty() && group.size() < max_group) {
+          group.push_back(std::move(enqueues_.front()));
+          enqueues_.pop_front();
+        }
+      } else {
+        item = std::move(queue_.front());
+        queue_.pop_front();
+      }
     }
     Response r;
     if (!client && std::chrono::steady_clock::now() >= next_attempt) {
@@ -70,6 +121,21 @@ void DbPool::run(int index) {
         if (!down_logged) spdlog::warn("db{}: PostgreSQL unreachable ({}); retrying", index, e.what());
         down_logged = true;
       }
+    }
+    if (!group.empty()) {
+      if (!client) {
+        for (auto& g : group) g.done(error_response(503, "unavailable", "PostgreSQL is unreachable; try again"));
+      } else {
+        bool lost = false;
+        run_group(*client, group, lost);
+        if (lost) client.reset();
+      }
+      {
+        std::lock_guard lk(mu_);
+        --groups_running_;
+      }
+      cv_.notify_all();
+      continue;
     }
     if (!client) {
       r = error_response(503, "unavailable", "PostgreSQL is unreachable; try again");

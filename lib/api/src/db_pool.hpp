@@ -19,8 +19,10 @@ class DbPool {
  public:
   using Task = std::function<Response(Client&)>;
   using Done = std::function<void(Response)>;
+  using EnqueueAnswer = std::function<Response(const EnqueueResult&)>;
 
-  DbPool(ClientOptions options, int size);
+  /// `answer` turns an enqueue's result into its response.
+  DbPool(ClientOptions options, int size, EnqueueAnswer answer);
   ~DbPool();
   DbPool(const DbPool&) = delete;
   DbPool& operator=(const DbPool&) = delete;
@@ -29,6 +31,15 @@ class DbPool {
   void check_connect();
   /// Runs `task` on a pool thread; `done` gets its response there (errors become responses).
   void submit(Task task, Done done);
+  /// Enqueues one validated job. Jobs waiting together are grouped: one transaction, one INSERT
+  /// and one commit for up to max_group of them (the group commit that lets concurrent single
+  /// POSTs beat one commit per job). A group that fails as a whole is retried job by job, so one
+  /// job's error is never another's.
+  void submit_enqueue(EnqueueParams job, Done done);
+  static constexpr std::size_t max_group = 500;
+  /// Groups committing at once: while one commits, the next gathers (measured on 2 cores: one
+  /// group at a time gave the most enqueues per second).
+  static constexpr int max_groups_at_once = 1;
   /// Lets queued tasks finish, then stops the threads. Idempotent.
   void stop();
 
@@ -37,12 +48,20 @@ class DbPool {
     Task task;
     Done done;
   };
+  struct EnqueueItem {
+    EnqueueParams job;
+    Done done;
+  };
   void run(int index);
+  void run_group(Client& client, std::vector<EnqueueItem>& group, bool& lost);
 
   ClientOptions options_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;
+  std::deque<EnqueueItem> enqueues_;
+  int groups_running_ = 0;
+  EnqueueAnswer answer_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

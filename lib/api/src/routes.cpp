@@ -152,12 +152,7 @@ Routed enqueue_route(const Request& req, const EnqueueLimits& limits) {
   Routed out;
   out.route = name;
   out.ok_status = 201;
-  out.task = [params = std::move(params)](Client& c) {
-    const auto r = c.enqueue(params);
-    auto resp = json_response(r.duplicate ? 200 : 201, job_json(r.job, r.duplicate));
-    if (!r.duplicate) resp.enqueued.emplace_back(r.job.queue, 1);
-    return resp;
-  };
+  out.enqueue = std::move(params);
   return out;
 }
 
@@ -283,6 +278,12 @@ Routed list_route(const Request& req) {
 }
 
 }  // namespace
+
+Response enqueue_answer(const EnqueueResult& r) {
+  auto resp = json_response(r.duplicate ? 200 : 201, job_json(r.job, r.duplicate));
+  if (!r.duplicate) resp.enqueued.emplace_back(r.job.queue, 1);
+  return resp;
+}
 
 Routed route(const Request& req, const RouteContext& ctx) {
   const Authenticator& auth = ctx.auth;

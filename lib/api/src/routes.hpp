@@ -26,10 +26,11 @@ struct Request {
 };
 
 struct Routed {
-  std::string route;                 // "POST /v1/jobs", for logs and metrics ("unmatched" for 404)
-  std::optional<Response> response;  // answered at once
-  DbPool::Task task;                 // else: run on the pool
-  unsigned ok_status = 200;          // what the task answers on success (for metrics)
+  std::string route;                     // "POST /v1/jobs", for logs and metrics ("unmatched" for 404)
+  std::optional<Response> response;      // answered at once
+  DbPool::Task task;                     // else: run on the pool
+  std::optional<EnqueueParams> enqueue;  // or: a validated job for the pool's grouped enqueue
+  unsigned ok_status = 200;              // what the task answers on success (for metrics)
 };
 
 /// What routes need besides the request; owned by the server, alive while it runs.
@@ -43,6 +44,10 @@ struct RouteContext {
 };
 
 Routed route(const Request& request, const RouteContext& ctx);
+
+/// The answer to POST /v1/jobs: 201 with the job, or 200 with the existing one for a duplicate
+/// unique key (Idempotency-Key).
+Response enqueue_answer(const EnqueueResult& result);
 
 /// "a%20b" -> "a b"; nothing when the escape is malformed.
 std::optional<std::string> percent_decode(std::string_view text);

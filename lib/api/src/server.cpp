@@ -153,12 +153,15 @@ class Session : public std::enable_shared_from_this<Session> {
     r.idempotency_key = std::string(req["Idempotency-Key"]);
     Routed routed = route(r, *server_.routes);
     if (routed.response) return write(std::move(*routed.response), routed.route);
-    server_.pool->submit(
-        std::move(routed.task), [self = shared_from_this(), name = routed.route](Response resp) mutable {
-          net::post(self->stream_.get_executor(), [self, resp = std::move(resp), name = std::move(name)]() mutable {
-            self->write(std::move(resp), name);
-          });
-        });
+    auto done = [self = shared_from_this(), name = routed.route](Response resp) mutable {
+      net::post(self->stream_.get_executor(), [self, resp = std::move(resp), name = std::move(name)]() mutable {
+        self->write(std::move(resp), name);
+      });
+    };
+    if (routed.enqueue)
+      server_.pool->submit_enqueue(std::move(*routed.enqueue), std::move(done));
+    else
+      server_.pool->submit(std::move(routed.task), std::move(done));
   }
 
   void begin() {
@@ -245,7 +248,7 @@ void Server::start() {
   d.auth = std::make_unique<Authenticator>(d.o.config.tokens, d.o.config.insecure_no_auth);
   d.routes = std::make_unique<RouteContext>(
       RouteContext{*d.auth, d.o.limits, d.metrics, d.in_flight, d.o.version, d.o.config.metrics_auth});
-  d.pool = std::make_unique<DbPool>(ClientOptions{d.o.store, d.o.limits}, d.o.config.db_pool);
+  d.pool = std::make_unique<DbPool>(ClientOptions{d.o.store, d.o.limits}, d.o.config.db_pool, enqueue_answer);
   d.pool->check_connect();
   tcp::resolver resolver(d.ioc);
   for (const auto& address : d.o.config.listen) {

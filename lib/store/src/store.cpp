@@ -502,22 +502,35 @@ std::vector<EnqueueResult> Store::insert_batch(const std::vector<EnqueueParams>&
   std::vector<EnqueueResult> out(jobs.size());
   if (jobs.empty()) return out;
   try {
-    pqxx::work tx(*impl_->conn);
-    // Jobs without a unique key: ids are taken from the identity's sequence first, so each input
-    // row gets a known id, then all rows go in with one INSERT ... SELECT FROM unnest.
     std::vector<std::size_t> plain;
     for (std::size_t i = 0; i < jobs.size(); ++i)
       if (!jobs[i].unique_key) plain.push_back(i);
-    if (!plain.empty()) {
-      const auto ids = tx.exec_params(impl_->sql("SELECT nextval(pg_get_serial_sequence('{schema_name}.jobs', 'id')) "
-                                                 "FROM generate_series(1, $1)"),
-                                      static_cast<std::int64_t>(plain.size()));
-      std::vector<std::int64_t> id_list, priorities, max_attempts;
+    // Jobs without a unique key go in with one INSERT ... SELECT FROM unnest; each row takes its
+    // id from the identity's sequence in a CTE that also keeps the row's position, so results
+    // come back in input order. Without unique keys it is one autocommit statement (one round
+    // trip, atomic); with them, one transaction with an insert per unique job.
+    static const std::string batch_text =
+        "WITH input AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('{schema_name}.jobs', 'id')) AS id, t.* "
+        "  FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::int[], $5::int[], $6::timestamptz[], $7::bigint[], "
+        "  $8::jsonb[], $9::jsonb[], $10::bigint[]) WITH ORDINALITY "
+        "  AS t(queue, kind, args, priority, max_attempts, run_at, timeout_ms, tags, metadata, delay_us, ord)), "
+        "timed AS (SELECT input.*, COALESCE(input.run_at, now() + COALESCE(delay_us, 0) * interval "
+        "  '1 microsecond') AS at FROM input), "
+        "ins AS (INSERT INTO {schema}.jobs (id, queue, kind, args, state, priority, max_attempts, run_at, "
+        "  timeout_ms, tags, metadata) OVERRIDING SYSTEM VALUE "
+        "  SELECT id, queue, kind, args, CASE WHEN at > now() THEN 'scheduled' ELSE 'available' END, priority, "
+        "  max_attempts, at, timeout_ms, NULLIF(ARRAY(SELECT jsonb_array_elements_text(tags)), '{}'), "
+        "  NULLIF(metadata, '{}') FROM timed RETURNING *), "
+        "woke AS (SELECT pg_notify('{schema_name}_insert', q.queue) FROM (SELECT DISTINCT queue FROM ins "
+        "  WHERE state = 'available') q) "
+        "SELECT " +
+        job_columns("ins.") + ", (SELECT count(*) FROM woke), input.ord FROM ins JOIN input ON input.id = ins.id";
+    auto run_plain = [&](pqxx::transaction_base& tx) {
+      std::vector<std::int64_t> priorities, max_attempts;
       std::vector<std::string> queues, kinds, args, tags, metadata;
       std::vector<std::optional<std::string>> run_ats, timeouts, delays;
-      for (std::size_t k = 0; k < plain.size(); ++k) {
-        const auto& p = jobs[plain[k]];
-        id_list.push_back(ids[static_cast<int>(k)][0].as<std::int64_t>());
+      for (const auto i : plain) {
+        const auto& p = jobs[i];
         queues.push_back(p.queue);
         kinds.push_back(p.kind);
         args.push_back(p.args);
@@ -532,33 +545,23 @@ std::vector<EnqueueResult> Store::insert_batch(const std::vector<EnqueueParams>&
         tags.push_back(boost::json::serialize(tag_json));
         metadata.push_back(p.metadata);
       }
-      const auto rows = tx.exec_params(
-          impl_->sql(
-              "WITH input AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::int[], "
-              "  $6::int[], $7::timestamptz[], $8::bigint[], $9::jsonb[], $10::jsonb[], $11::bigint[]) "
-              "  AS t(id, queue, kind, args, priority, max_attempts, run_at, timeout_ms, tags, metadata, delay_us)), "
-              "timed AS (SELECT input.*, COALESCE(input.run_at, now() + COALESCE(delay_us, 0) * interval "
-              "  '1 microsecond') AS at FROM input), "
-              "ins AS (INSERT INTO {schema}.jobs (id, queue, kind, args, state, priority, max_attempts, run_at, "
-              "  timeout_ms, tags, metadata) OVERRIDING SYSTEM VALUE "
-              "  SELECT id, queue, kind, args, CASE WHEN at > now() THEN 'scheduled' ELSE 'available' END, priority, "
-              "  max_attempts, at, timeout_ms, NULLIF(ARRAY(SELECT jsonb_array_elements_text(tags)), '{}'), "
-              "  NULLIF(metadata, '{}') FROM timed RETURNING " +
-              job_columns("") +
-              "), "
-              "woke AS (SELECT pg_notify('{schema_name}_insert', q.queue) FROM (SELECT DISTINCT queue FROM ins "
-              "  WHERE state = 'available') q) "
-              "SELECT *, (SELECT count(*) FROM woke) FROM ins"),
-          sql::int_array(id_list), sql::text_array(queues), sql::text_array(kinds), sql::text_array(args),
-          sql::int_array(priorities), sql::int_array(max_attempts), sql::text_array(run_ats), sql::text_array(timeouts),
-          sql::text_array(tags), sql::text_array(metadata), sql::text_array(delays));
-      std::map<std::int64_t, Job> by_id;
+      const auto& stmt = impl_->prepare("taskq_insert_batch", batch_text);
+      const auto rows = tx.exec_prepared(stmt, sql::text_array(queues), sql::text_array(kinds), sql::text_array(args),
+                                         sql::int_array(priorities), sql::int_array(max_attempts),
+                                         sql::text_array(run_ats), sql::text_array(timeouts), sql::text_array(tags),
+                                         sql::text_array(metadata), sql::text_array(delays));
       for (const auto& r : rows) {
-        Job j = read_job(r);
-        by_id.emplace(j.id, std::move(j));
+        const auto ord = r[r.size() - 1].as<std::size_t>();
+        out[plain.at(ord - 1)] = {read_job(r), false};
       }
-      for (std::size_t k = 0; k < plain.size(); ++k) out[plain[k]] = {std::move(by_id.at(id_list[k])), false};
+    };
+    if (plain.size() == jobs.size()) {
+      pqxx::nontransaction tx(*impl_->conn);
+      run_plain(tx);
+      return out;
     }
+    pqxx::work tx(*impl_->conn);
+    if (!plain.empty()) run_plain(tx);
     for (std::size_t i = 0; i < jobs.size(); ++i)
       if (jobs[i].unique_key) out[i] = impl_->insert_one(tx, jobs[i]);
     tx.commit();
@@ -685,8 +688,11 @@ BulkInsertResult Store::insert_stream(const std::function<bool(EnqueueParams&)>&
 
 std::optional<Job> Store::get(JobId id) {
   try {
-    pqxx::read_transaction tx(*impl_->conn);
-    auto rows = tx.exec_params(impl_->sql("SELECT " + job_columns("") + " FROM {schema}.jobs WHERE id = $1"), id);
+    // One autocommit statement, prepared once per connection (the API's hot read path).
+    static const std::string text = "SELECT " + job_columns("") + " FROM {schema}.jobs WHERE id = $1";
+    const auto& stmt = impl_->prepare("taskq_get", text);
+    pqxx::nontransaction tx(*impl_->conn);
+    auto rows = tx.exec_prepared(stmt, id);
     if (rows.empty()) return std::nullopt;
     return read_job(rows[0]);
   } catch (...) {
