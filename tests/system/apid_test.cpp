@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <regex>
+#include <set>
+#include <thread>
 
 #include "daemon_process.hpp"
 #include "http_client.hpp"
@@ -185,6 +187,48 @@ TEST_CASE("apid: POST /v1/jobs enqueues, and an idempotent retry answers the sam
   const auto differ = api.post("/v1/jobs", R"({"kind": "k", "unique_key": "a"})", ci, {{"Idempotency-Key", "b"}});
   CHECK_STATUS(differ, 422);
   CHECK(error_of(differ).at("field").as_string() == "unique_key");
+}
+
+TEST_CASE("apid: concurrent POSTs are grouped, yet each gets its own job, and one key gives one job", "[apid]") {
+  TestSchema db;
+  Apid api(db);
+  constexpr int threads = 16, each = 40;
+  std::vector<std::thread> pool;
+  std::vector<std::vector<std::pair<int, std::string>>> seen(threads);
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      for (int i = 0; i < each; ++i) {
+        const auto n = std::to_string(t * 1000 + i);
+        const auto r = api.post("/v1/jobs", R"({"kind": "k", "args": {"n": )" + n + "}}");
+        seen[t].emplace_back(r.status, r.body);
+        const auto k = api.post("/v1/jobs", R"({"kind": "once"})", ci, {{"Idempotency-Key", "same"}});
+        seen[t].emplace_back(k.status == 201 ? 1201 : k.status == 200 ? 1200 : k.status, k.body);
+      }
+    });
+  for (auto& th : pool) th.join();
+  std::set<long long> ids;
+  int created_once = 0, dup_once = 0;
+  std::string once_id;
+  for (const auto& list : seen)
+    for (const auto& [status, body] : list) {
+      INFO(status << " " << body);
+      const auto job = json(body).as_object();
+      if (status == 201) {
+        const auto id = job.at("id").to_number<long long>();
+        CHECK(ids.insert(id).second);
+        CHECK(job_field(db, id, "args->>'n'") == std::to_string(job.at("args").at("n").to_number<long long>()));
+      } else {
+        REQUIRE((status == 1201 || status == 1200));
+        (status == 1201 ? created_once : dup_once)++;
+        const auto id = std::to_string(job.at("id").to_number<long long>());
+        if (once_id.empty()) once_id = id;
+        CHECK(id == once_id);
+      }
+    }
+  CHECK(ids.size() == static_cast<std::size_t>(threads * each));
+  CHECK(created_once == 1);
+  CHECK(dup_once == threads * each - 1);
+  CHECK(count_jobs(db) == threads * each + 1);
 }
 
 TEST_CASE("apid: bad requests get 400, 404, 405, 413, 415, 422 and 431 and change nothing", "[apid]") {
