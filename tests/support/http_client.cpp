@@ -29,6 +29,7 @@ HttpResult http_request(int port, const std::string& method, const std::string& 
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
+  if (method == "HEAD") parser.skip(true);  // a HEAD response has headers only
   http::read(stream, buffer, parser);
   const auto& res = parser.get();
   HttpResult out;

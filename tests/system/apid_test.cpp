@@ -158,6 +158,10 @@ TEST_CASE("apid: probes answer without a token, and every response carries X-Req
   CHECK(replaced.header("x-request-id").size() == 16);
   const auto missing = api.get("/v1/jobs/1", "");
   CHECK(missing.header("x-request-id").size() == 16);
+  const auto head = http_request(api.port(), "HEAD", "/healthz");
+  CHECK_STATUS(head, 200);
+  CHECK(head.header("content-length") == std::to_string(health.body.size()));
+  CHECK(head.body.empty());
 }
 
 TEST_CASE("apid: POST /v1/jobs enqueues, and an idempotent retry answers the same job", "[apid]") {

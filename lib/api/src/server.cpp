@@ -188,6 +188,11 @@ class Session : public std::enable_shared_from_this<Session> {
     res->body() = std::move(resp.body);
     res->keep_alive(keep_alive_ && !resp.close && !server_.stopping.load());
     res->prepare_payload();
+    if (method_ == "HEAD") {  // the headers of the GET, without its body
+      const auto length = res->body().size();
+      res->body().clear();
+      res->content_length(length);
+    }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     const double ms = seconds * 1000;
     server_.metrics.record(route_name, resp.status, seconds);
