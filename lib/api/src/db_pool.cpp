@@ -3,11 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <map>
 
 namespace taskq::api {
 
-DbPool::DbPool(ClientOptions options, int size, EnqueueAnswer answer)
-    : options_(std::move(options)), answer_(std::move(answer)) {
+DbPool::DbPool(ClientOptions options, int size, EnqueueAnswer answer, GetAnswer get_answer)
+    : options_(std::move(options)), answer_(std::move(answer)), get_answer_(std::move(get_answer)) {
   for (int i = 0; i < size; ++i) threads_.emplace_back([this, i] { run(i); });
 }
 
@@ -32,11 +33,25 @@ void DbPool::submit(Task task, Done done) {
 }
 
 void DbPool::submit_enqueue(EnqueueParams job, Done done) {
+  bool wake = false;
   {
     std::lock_guard lk(mu_);
     enqueues_.push_back({std::move(job), std::move(done)});
+    wake = groups_running_ < max_groups_at_once;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
+}
+
+void DbPool::submit_get(JobId id, Done done) {
+  bool wake = false;
+  {
+    std::lock_guard lk(mu_);
+    gets_.push_back({id, std::move(done)});
+    // While a read group runs, the next one starts when it ends; waking a thread now would
+    // only have it find the slot taken.
+    wake = reads_running_ < max_reads_at_once;
+  }
+  if (wake) cv_.notify_one();
 }
 
 void DbPool::run_group(Client& client, std::vector<EnqueueItem>& group, bool& lost) {
@@ -88,15 +103,26 @@ void DbPool::run(int index) {
   bool down_logged = false;
   ClientOptions options = options_;
   options.store.application_name = (options_.store.application_name + " db" + std::to_string(index)).substr(0, 63);
+  const auto unavailable = [] { return error_response(503, "unavailable", "PostgreSQL is unreachable; try again"); };
   for (;;) {
     Item item;
     std::vector<EnqueueItem> group;
+    std::vector<GetItem> reads;
     {
       std::unique_lock lk(mu_);
       auto group_ready = [&] { return !enqueues_.empty() && groups_running_ < max_groups_at_once; };
-      cv_.wait(lk, [&] { return !queue_.empty() || group_ready() || (stopping_ && enqueues_.empty()); });
-      if (queue_.empty() && !group_ready()) return;  // stopping, and every queued task is done
-      if (group_ready()) {
+      auto reads_ready = [&] { return !gets_.empty() && reads_running_ < max_reads_at_once; };
+      cv_.wait(lk, [&] {
+        return !queue_.empty() || reads_ready() || group_ready() || (stopping_ && enqueues_.empty() && gets_.empty());
+      });
+      if (queue_.empty() && !reads_ready() && !group_ready()) return;  // stopping, and all is done
+      if (reads_ready()) {
+        ++reads_running_;
+        while (!gets_.empty() && reads.size() < max_group) {
+          reads.push_back(std::move(gets_.front()));
+          gets_.pop_front();
+        }
+      } else if (group_ready()) {
         ++groups_running_;
         while (!enqueues_.empty() && group.size() < max_group) {
           group.push_back(std::move(enqueues_.front()));
@@ -107,7 +133,6 @@ void DbPool::run(int index) {
         queue_.pop_front();
       }
     }
-    Response r;
     if (!client && std::chrono::steady_clock::now() >= next_attempt) {
       try {
         client = Client::connect(options);
@@ -122,9 +147,35 @@ void DbPool::run(int index) {
         down_logged = true;
       }
     }
+    if (!reads.empty()) {
+      if (!client) {
+        for (auto& g : reads) g.done(unavailable());
+      } else {
+        try {
+          std::vector<JobId> ids;
+          ids.reserve(reads.size());
+          for (const auto& g : reads) ids.push_back(g.id);
+          std::map<JobId, Job> found;
+          for (auto& j : client->store().get_many(ids)) found.emplace(j.id, std::move(j));
+          for (auto& g : reads) {
+            const auto it = found.find(g.id);
+            g.done(get_answer_(g.id, it == found.end() ? nullptr : &it->second));
+          }
+        } catch (const Error& e) {
+          if (e.code() == Errc::unavailable) client.reset();
+          for (auto& g : reads) g.done(from_error(e));
+        }
+      }
+      {
+        std::lock_guard lk(mu_);
+        --reads_running_;
+      }
+      cv_.notify_one();  // the next read group, or other work, if any waits
+      continue;
+    }
     if (!group.empty()) {
       if (!client) {
-        for (auto& g : group) g.done(error_response(503, "unavailable", "PostgreSQL is unreachable; try again"));
+        for (auto& g : group) g.done(unavailable());
       } else {
         bool lost = false;
         run_group(*client, group, lost);
@@ -134,11 +185,12 @@ void DbPool::run(int index) {
         std::lock_guard lk(mu_);
         --groups_running_;
       }
-      cv_.notify_all();
+      cv_.notify_one();  // the next group, or other work, if any waits
       continue;
     }
+    Response r;
     if (!client) {
-      r = error_response(503, "unavailable", "PostgreSQL is unreachable; try again");
+      r = unavailable();
     } else {
       try {
         r = item.task(*client);

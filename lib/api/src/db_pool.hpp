@@ -20,9 +20,11 @@ class DbPool {
   using Task = std::function<Response(Client&)>;
   using Done = std::function<void(Response)>;
   using EnqueueAnswer = std::function<Response(const EnqueueResult&)>;
+  using GetAnswer = std::function<Response(JobId, const Job*)>;
 
-  /// `answer` turns an enqueue's result into its response.
-  DbPool(ClientOptions options, int size, EnqueueAnswer answer);
+  /// `answer` turns an enqueue's result into its response, `get_answer` a job (or none) into
+  /// the response to GET /v1/jobs/{id}.
+  DbPool(ClientOptions options, int size, EnqueueAnswer answer, GetAnswer get_answer);
   ~DbPool();
   DbPool(const DbPool&) = delete;
   DbPool& operator=(const DbPool&) = delete;
@@ -37,9 +39,14 @@ class DbPool {
   /// job's error is never another's.
   void submit_enqueue(EnqueueParams job, Done done);
   static constexpr std::size_t max_group = 500;
+  /// Reads one job. Reads waiting together are grouped like enqueues: one statement for up to
+  /// max_group ids.
+  void submit_get(JobId id, Done done);
   /// Groups committing at once: while one commits, the next gathers (measured on 2 cores: one
   /// group at a time gave the most enqueues per second).
   static constexpr int max_groups_at_once = 1;
+  /// The same for grouped reads: more at once only splits them into smaller statements.
+  static constexpr int max_reads_at_once = 1;
   /// Lets queued tasks finish, then stops the threads. Idempotent.
   void stop();
 
@@ -52,6 +59,10 @@ class DbPool {
     EnqueueParams job;
     Done done;
   };
+  struct GetItem {
+    JobId id;
+    Done done;
+  };
   void run(int index);
   void run_group(Client& client, std::vector<EnqueueItem>& group, bool& lost);
 
@@ -60,7 +71,10 @@ class DbPool {
   std::condition_variable cv_;
   std::deque<Item> queue_;
   std::deque<EnqueueItem> enqueues_;
+  std::deque<GetItem> gets_;
+  GetAnswer get_answer_;
   int groups_running_ = 0;
+  int reads_running_ = 0;
   EnqueueAnswer answer_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;

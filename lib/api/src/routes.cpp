@@ -285,6 +285,11 @@ Response enqueue_answer(const EnqueueResult& r) {
   return resp;
 }
 
+Response get_answer(JobId id, const Job* job) {
+  if (!job) return error_response(404, "not_found", "job " + std::to_string(id) + " does not exist");
+  return json_response(200, job_json(*job));
+}
+
 Routed route(const Request& req, const RouteContext& ctx) {
   const Authenticator& auth = ctx.auth;
   std::vector<std::string> seg;
@@ -358,11 +363,7 @@ Routed route(const Request& req, const RouteContext& ctx) {
       if (!id) return answer(name, error_response(404, "not_found", "no such job: '" + seg[2] + "' is not a job id"));
       Routed out;
       out.route = name;
-      out.task = [id = *id](Client& c) {
-        const auto job = c.get(id);
-        if (!job) return error_response(404, "not_found", "job " + std::to_string(id) + " does not exist");
-        return json_response(200, job_json(*job));
-      };
+      out.get = *id;
       return out;
     }
     if (seg.size() == 4 && (seg[3] == "cancel" || seg[3] == "retry") && seg[2] != "batch") {

@@ -30,6 +30,7 @@ struct Routed {
   std::optional<Response> response;      // answered at once
   DbPool::Task task;                     // else: run on the pool
   std::optional<EnqueueParams> enqueue;  // or: a validated job for the pool's grouped enqueue
+  std::optional<JobId> get;              // or: a job id for the pool's grouped read
   unsigned ok_status = 200;              // what the task answers on success (for metrics)
 };
 
@@ -48,6 +49,8 @@ Routed route(const Request& request, const RouteContext& ctx);
 /// The answer to POST /v1/jobs: 201 with the job, or 200 with the existing one for a duplicate
 /// unique key (Idempotency-Key).
 Response enqueue_answer(const EnqueueResult& result);
+/// The answer to GET /v1/jobs/{id}: 200 with the job, or 404.
+Response get_answer(JobId id, const Job* job);
 
 /// "a%20b" -> "a b"; nothing when the escape is malformed.
 std::optional<std::string> percent_decode(std::string_view text);

@@ -160,6 +160,8 @@ class Session : public std::enable_shared_from_this<Session> {
     };
     if (routed.enqueue)
       server_.pool->submit_enqueue(std::move(*routed.enqueue), std::move(done));
+    else if (routed.get)
+      server_.pool->submit_get(*routed.get, std::move(done));
     else
       server_.pool->submit(std::move(routed.task), std::move(done));
   }
@@ -253,7 +255,8 @@ void Server::start() {
   d.auth = std::make_unique<Authenticator>(d.o.config.tokens, d.o.config.insecure_no_auth);
   d.routes = std::make_unique<RouteContext>(
       RouteContext{*d.auth, d.o.limits, d.metrics, d.in_flight, d.o.version, d.o.config.metrics_auth});
-  d.pool = std::make_unique<DbPool>(ClientOptions{d.o.store, d.o.limits}, d.o.config.db_pool, enqueue_answer);
+  d.pool =
+      std::make_unique<DbPool>(ClientOptions{d.o.store, d.o.limits}, d.o.config.db_pool, enqueue_answer, get_answer);
   d.pool->check_connect();
   tcp::resolver resolver(d.ioc);
   for (const auto& address : d.o.config.listen) {

@@ -700,6 +700,22 @@ std::optional<Job> Store::get(JobId id) {
   }
 }
 
+std::vector<Job> Store::get_many(const std::vector<JobId>& ids) {
+  try {
+    static const std::string text = "SELECT " + job_columns("") + " FROM {schema}.jobs WHERE id = ANY($1::bigint[])";
+    const auto& stmt = impl_->prepare("taskq_get_many", text);
+    pqxx::nontransaction tx(*impl_->conn);
+    std::vector<std::int64_t> list(ids.begin(), ids.end());
+    auto rows = tx.exec_prepared(stmt, sql::int_array(list));
+    std::vector<Job> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows) out.push_back(read_job(r));
+    return out;
+  } catch (...) {
+    impl_->fail("show jobs");
+  }
+}
+
 std::vector<Job> Store::list(const JobFilter& f) {
   try {
     pqxx::read_transaction tx(*impl_->conn);

@@ -221,6 +221,8 @@ class Store {
   BulkInsertResult insert_stream(const std::function<bool(EnqueueParams&)>& next);
 
   std::optional<Job> get(JobId id);
+  /// The jobs of these ids that exist (any order); one prepared statement.
+  std::vector<Job> get_many(const std::vector<JobId>& ids);
   std::vector<Job> list(const JobFilter& filter);
 
   /// Waiting jobs become cancelled; running ones get a cancel request and a NOTIFY. All ids must
