@@ -72,10 +72,10 @@ class DbPool {
   std::deque<Item> queue_;
   std::deque<EnqueueItem> enqueues_;
   std::deque<GetItem> gets_;
+  EnqueueAnswer answer_;
   GetAnswer get_answer_;
   int groups_running_ = 0;
   int reads_running_ = 0;
-  EnqueueAnswer answer_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };
