@@ -18,11 +18,6 @@ using namespace taskq::daemon;  // exit codes, Flags
 
 void check(const taskq::Config& c) {
   taskq::validate_api_config(c);
-  if (c.api.tls)
-    throw taskq::Error(taskq::Errc::invalid_input,
-                       c.source +
-                           ": api.tls: HTTPS is not built into taskq-apid yet; terminate TLS in a reverse "
-                           "proxy and remove api.tls");
 }
 
 std::string describe(const taskq::Config& c) {
@@ -68,7 +63,7 @@ int main(int argc, char** argv) {
     spdlog::error("cannot start: {}", e.what());
     return e.code() == taskq::Errc::invalid_input ? exit_config : exit_code_for_start(e);
   }
-  for (const auto& e : server.endpoints()) spdlog::info("listening on http://{}", e);
+  for (const auto& e : server.endpoints()) spdlog::info("listening on {}://{}", config.api.tls ? "https" : "http", e);
   if (config.api.tokens.empty()) spdlog::warn("serving WITHOUT authentication (api.insecure_no_auth = true)");
   taskq::daemon::notify_ready();
   taskq::daemon::notify_status(describe(config));

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
 #include <regex>
 #include <set>
 #include <thread>
@@ -44,17 +45,17 @@ std::string tokens_section() {
 // A running taskq-apid on a free port of the test's schema.
 class Apid {
  public:
-  Apid(const TestSchema& db, const std::string& api = "")
+  Apid(const TestSchema& db, const std::string& api = "", const std::string& scheme = "http")
       : config_("[database]\nurl = \"" + db.url() + "\"\nschema = \"" + db.name() +
                     "\"\n[log]\nlevel = \"debug\"\n[api]\nlisten = [\"127.0.0.1:0\"]\ndb_pool = 2\n" + api +
                     tokens_section(),
                 ".toml"),
         proc_(APID_PATH, {"--config", config_.path()}, clean_env()) {
     INFO(proc_.log());
-    REQUIRE(proc_.wait_log("listening on http://", 10s));
+    REQUIRE(proc_.wait_log("listening on " + scheme + "://", 10s));
     std::smatch m;
     const std::string log = proc_.log();
-    REQUIRE(std::regex_search(log, m, std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)")));
+    REQUIRE(std::regex_search(log, m, std::regex("listening on " + scheme + "://127\\.0\\.0\\.1:([0-9]+)")));
     port_ = std::stoi(m[1].str());
   }
   [[nodiscard]] int port() const { return port_; }
@@ -128,7 +129,7 @@ TEST_CASE("apid --check-config refuses no tokens, bad tokens and TLS, with exit 
   const auto bad = check("[[api.tokens]]\nname = \"x\"\nsha256 = \"plain-token\"\nscopes = [\"read\"]\n");
   CHECK_EXIT(bad, 78);
   CHECK(contains(bad.err, ":3: api.tokens 'x': sha256"));
-  const auto tls = check("[api]\ninsecure_no_auth = true\ntls = { cert = \"/c\", key = \"/k\" }\n");
+  const auto tls = check("[api]\ninsecure_no_auth = true\ntls = { cert = \"/c\" }\n");
   CHECK_EXIT(tls, 78);
   CHECK(contains(tls.err, "api.tls"));
   CHECK_EXIT(check(tokens_section()), 0);
@@ -466,6 +467,46 @@ TEST_CASE("apid: a stalled client is cut at request_timeout, and apid serves on"
   const auto garbage = taskq::test::raw_exchange(api.port(), "NOT HTTP AT ALL\r\n\r\n", 10s);
   CHECK(contains(garbage.first, "400"));
   CHECK_STATUS(api.get("/healthz", ""), 200);
+}
+
+TEST_CASE("apid: HTTPS with api.tls, and a certificate that cannot be loaded is exit 78", "[apid]") {
+  TestSchema db;
+  const auto dir = std::filesystem::temp_directory_path() / ("taskq-tls-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  struct Cleanup {
+    std::filesystem::path dir;
+    ~Cleanup() { std::filesystem::remove_all(dir); }
+  } cleanup{dir};
+  const std::string cert = (dir / "tls.crt").string(), key = (dir / "tls.key").string();
+  const auto made = taskq::test::run_program(
+      "/usr/bin/openssl", {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                           "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"});
+  REQUIRE_EXIT(made, 0);
+
+  Apid api(db, "tls = { cert = \"" + cert + "\", key = \"" + key + "\" }\n", "https");
+  const std::string url = "https://127.0.0.1:" + std::to_string(api.port());
+  const auto health = taskq::test::run_program("/usr/bin/curl", {"-sS", "--cacert", cert, url + "/healthz"});
+  CHECK_EXIT(health, 0);
+  CHECK(contains(health.out, "\"status\":\"ok\""));
+  const auto created =
+      taskq::test::run_program("/usr/bin/curl", {"-sS", "--cacert", cert, "-X", "POST", "-H",
+                                                 "Authorization: Bearer " + ci, "-H", "Content-Type: application/json",
+                                                 "-d", R"({"kind": "tls"})", "-w", "\n%{http_code}", url + "/v1/jobs"});
+  CHECK_EXIT(created, 0);
+  CHECK(contains(created.out, "\n201"));
+  CHECK(count_jobs(db, "kind = 'tls'") == 1);
+  // Plain HTTP on the TLS port gets no HTTP answer.
+  const auto plain = taskq::test::raw_exchange(api.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 5s);
+  CHECK_FALSE(contains(plain.first, "HTTP/1.1 200"));
+  CHECK(api.proc().running());
+
+  TempFile bad("[database]\nurl = \"" + db.url() + "\"\nschema = \"" + db.name() +
+                   "\"\n[api]\nlisten = [\"127.0.0.1:0\"]\ninsecure_no_auth = true\ntls = { cert = \"" +
+                   (dir / "missing.crt").string() + "\", key = \"" + key + "\" }\n",
+               ".toml");
+  const auto refused = taskq::test::run_program(APID_PATH, {"--config", bad.path()}, "", clean_env());
+  CHECK_EXIT(refused, 78);
+  CHECK(contains(refused.err, "missing.crt"));
 }
 
 TEST_CASE("apid: SIGTERM stops it cleanly with exit 0", "[apid]") {

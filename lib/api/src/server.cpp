@@ -6,9 +6,11 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <optional>
 #include <random>
 #include <thread>
+#include <type_traits>
 
 #include "auth.hpp"
 #include "db_pool.hpp"
@@ -59,6 +61,7 @@ struct Core {
   std::vector<std::string> bound;
   std::unique_ptr<DbPool> pool;
   std::unique_ptr<Authenticator> auth;
+  std::optional<net::ssl::context> tls;  // set when api.tls is configured
   Metrics metrics;
   std::unique_ptr<RouteContext> routes;
   std::vector<std::thread> threads;
@@ -80,14 +83,37 @@ struct Core {
   }
 };
 
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  Session(tcp::socket socket, Core& server) : stream_(std::move(socket)), server_(server) {}
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
-  void start() { net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read, shared_from_this())); }
+// One connection: reads requests one after another (keep-alive), answers each, on its strand.
+// Stream is a TCP stream, or a TLS stream over one (the handshake comes first).
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  template <class... Args>
+  explicit Session(Core& server, Args&&... args) : stream_(std::forward<Args>(args)...), server_(server) {}
+
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (std::is_same_v<Stream, tls_stream>) {
+        self->lowest().expires_after(
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(self->server_.o.config.request_timeout));
+        self->stream_.async_handshake(net::ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) {
+            spdlog::debug("TLS handshake with {} failed: {}", self->peer(), ec.message());
+            return self->close();
+          }
+          self->read();
+        });
+      } else {
+        self->read();
+      }
+    });
+  }
 
  private:
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Core& server_;
@@ -97,15 +123,19 @@ class Session : public std::enable_shared_from_this<Session> {
   bool counted_ = false;  // counted in server_.in_flight
   std::chrono::steady_clock::time_point started_{};
 
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  const beast::tcp_stream& lowest() const { return beast::get_lowest_layer(stream_); }
+
   void read() {
     if (server_.stopping.load()) return close();
     parser_.emplace();
     parser_->header_limit(header_limit);
     parser_->body_limit(server_.o.config.max_body);
     // The whole request must arrive within request_timeout; slow or stalled clients are cut.
-    stream_.expires_after(
+    lowest().expires_after(
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(server_.o.config.request_timeout));
-    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -153,7 +183,7 @@ class Session : public std::enable_shared_from_this<Session> {
     r.idempotency_key = std::string(req["Idempotency-Key"]);
     Routed routed = route(r, *server_.routes);
     if (routed.response) return write(std::move(*routed.response), routed.route);
-    auto done = [self = shared_from_this(), name = routed.route](Response resp) mutable {
+    auto done = [self = this->shared_from_this(), name = routed.route](Response resp) mutable {
       net::post(self->stream_.get_executor(), [self, resp = std::move(resp), name = std::move(name)]() mutable {
         self->write(std::move(resp), name);
       });
@@ -177,7 +207,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::string peer() const {
     beast::error_code ec;
-    const auto ep = stream_.socket().remote_endpoint(ec);
+    const auto ep = lowest().socket().remote_endpoint(ec);
     return ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
   }
 
@@ -205,9 +235,9 @@ class Session : public std::enable_shared_from_this<Session> {
     else
       spdlog::debug("request {}: {} {} ({}) -> {} in {:.1f} ms", request_id_, method_, target_, route_name, resp.status,
                     ms);
-    stream_.expires_after(
+    lowest().expires_after(
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(server_.o.config.request_timeout));
-    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+    http::async_write(stream_, *res, [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
       self->end();
       if (ec || !res->keep_alive()) return self->close();
       self->method_ = self->target_ = "-";
@@ -218,8 +248,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void close() {
     end();
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.close();
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().close();
   }
 };
 
@@ -232,7 +262,10 @@ void Core::accept(tcp::acceptor& a) {
       }
       return;
     }
-    std::make_shared<Session>(std::move(socket), *this)->start();
+    if (tls)
+      std::make_shared<Session<tls_stream>>(*this, std::move(socket), *tls)->start();
+    else
+      std::make_shared<Session<plain_stream>>(*this, std::move(socket))->start();
     accept(a);
   });
 }
@@ -253,6 +286,17 @@ void Server::start() {
   auto& d = *impl_;
   if (d.started) return;
   d.auth = std::make_unique<Authenticator>(d.o.config.tokens, d.o.config.insecure_no_auth);
+  if (d.o.config.tls) {
+    d.tls.emplace(net::ssl::context::tls_server);
+    d.tls->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                       net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+    beast::error_code ec;
+    d.tls->use_certificate_chain_file(d.o.config.tls->cert, ec);
+    if (ec)
+      throw Error(Errc::invalid_input, "api.tls.cert '" + d.o.config.tls->cert + "': cannot load: " + ec.message());
+    d.tls->use_private_key_file(d.o.config.tls->key, net::ssl::context::pem, ec);
+    if (ec) throw Error(Errc::invalid_input, "api.tls.key '" + d.o.config.tls->key + "': cannot load: " + ec.message());
+  }
   d.routes = std::make_unique<RouteContext>(
       RouteContext{*d.auth, d.o.limits, d.metrics, d.in_flight, d.o.version, d.o.config.metrics_auth});
   d.pool =
