@@ -2,8 +2,13 @@
 // start the server, wait for signals, stop. See man taskq-apid(8).
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
+#include <utility>
 
 #include "taskq/api/server.hpp"
 #include "taskq/config/config.hpp"
@@ -18,6 +23,11 @@ using namespace taskq::daemon;  // exit codes, Flags
 
 void check(const taskq::Config& c) {
   taskq::validate_api_config(c);
+  if (c.api.tls)
+    for (const auto& [key, path] : {std::pair{"cert", c.api.tls->cert}, std::pair{"key", c.api.tls->key}})
+      if (::access(path.c_str(), R_OK) != 0)
+        throw taskq::Error(taskq::Errc::invalid_input,
+                           c.source + ": api.tls." + key + ": cannot read '" + path + "': " + std::strerror(errno));
 }
 
 std::string describe(const taskq::Config& c) {

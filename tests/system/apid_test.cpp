@@ -507,6 +507,17 @@ TEST_CASE("apid: HTTPS with api.tls, and a certificate that cannot be loaded is 
   const auto refused = taskq::test::run_program(APID_PATH, {"--config", bad.path()}, "", clean_env());
   CHECK_EXIT(refused, 78);
   CHECK(contains(refused.err, "missing.crt"));
+  const auto checked = taskq::test::run_program(APID_PATH, {"--config", bad.path(), "--check-config"}, "", clean_env());
+  CHECK_EXIT(checked, 78);
+  CHECK(contains(checked.err, "api.tls.cert: cannot read"));
+  // A file that exists but is no certificate: refused at start, naming it.
+  TempFile junk("[database]\nurl = \"" + db.url() + "\"\nschema = \"" + db.name() +
+                    "\"\n[api]\nlisten = [\"127.0.0.1:0\"]\ninsecure_no_auth = true\ntls = { cert = \"" + key +
+                    "\", key = \"" + key + "\" }\n",
+                ".toml");
+  const auto wrong = taskq::test::run_program(APID_PATH, {"--config", junk.path()}, "", clean_env());
+  CHECK_EXIT(wrong, 78);
+  CHECK(contains(wrong.err, "api.tls.cert"));
 }
 
 TEST_CASE("apid: SIGTERM stops it cleanly with exit 0", "[apid]") {
