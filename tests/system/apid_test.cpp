@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <regex>
 #include <set>
 #include <thread>
@@ -520,13 +521,38 @@ TEST_CASE("apid: HTTPS with api.tls, and a certificate that cannot be loaded is 
   CHECK(contains(wrong.err, "api.tls.cert"));
 }
 
-TEST_CASE("apid: SIGTERM stops it cleanly with exit 0", "[apid]") {
+TEST_CASE("apid: SIGTERM lets an in-flight request finish, then exits 0", "[apid]") {
   TestSchema db;
   Apid api(db);
-  CHECK_STATUS(api.get("/healthz", ""), 200);
+  const auto id = json(api.post("/v1/jobs", R"({"kind": "k"})").body).at("id").to_number<long long>();
+  // Another session holds the job's row for a while, so the cancel below waits on its lock.
+  DaemonProcess locker("/usr/bin/psql", {db.url(), "-XAtq", "-c",
+                                         "BEGIN; SELECT id FROM " + db.name() + ".jobs WHERE id = " +
+                                             std::to_string(id) + " FOR UPDATE; SELECT pg_sleep(4); COMMIT;"});
+  REQUIRE(wait_until(
+      [&] {
+        return db.scalar(
+                   "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' AND "
+                   "state = 'active' AND pid <> pg_backend_pid()") == "1";
+      },
+      10s));
+  auto pending =
+      std::async(std::launch::async, [&] { return api.post("/v1/jobs/" + std::to_string(id) + "/cancel", "", admin); });
+  REQUIRE(wait_until(
+      [&] {
+        return db.scalar(
+                   "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'taskq-apid%' AND "
+                   "wait_event_type = 'Lock'") == "1";
+      },
+      10s));
   api.proc().signal(SIGTERM);
+  const auto answered = pending.get();
+  CHECK_STATUS(answered, 200);
+  CHECK(answered.header("connection") == "close");
+  CHECK(job_field(db, id, "state") == "cancelled");
   CHECK(api.proc().wait_exit(10s) == 0);
   CHECK(contains(api.proc().log(), "SIGTERM: stopping"));
+  CHECK(locker.wait_exit(10s) == 0);
 }
 
 }  // namespace taskq::systest
