@@ -131,6 +131,16 @@ Routed answer(std::string route, Response r) {
   return out;
 }
 
+// A GET route that needs the read scope and answers with `task`.
+Routed read_route(const std::string& name, const Request& req, const Authenticator& auth, bool get, DbPool::Task task) {
+  if (!get) return answer(name, method_not_allowed("GET"));
+  if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
+  Routed out;
+  out.route = name;
+  out.task = std::move(task);
+  return out;
+}
+
 Routed enqueue_route(const Request& req, const EnqueueLimits& limits) {
   const std::string name = "POST /v1/jobs";
   if (!is_json(req.content_type))
@@ -384,17 +394,11 @@ Routed route(const Request& req, const RouteContext& ctx) {
 
   // /v1/queues, /v1/queues/{q}/pause|resume
   if (seg[1] == "queues" && seg.size() == 2) {
-    const std::string name = "GET /v1/queues";
-    if (!get) return answer(name, method_not_allowed("GET"));
-    if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
-    Routed out;
-    out.route = name;
-    out.task = [](Client& c) {
+    return read_route("GET /v1/queues", req, auth, get, [](Client& c) {
       json::array arr;
       for (const auto& q : c.stats(std::nullopt)) arr.push_back(queue_json(q));
       return json_response(200, json::object{{"queues", std::move(arr)}});
-    };
-    return out;
+    });
   }
   if (seg[1] == "queues" && seg.size() == 4 && (seg[3] == "pause" || seg[3] == "resume")) {
     const bool pause = seg[3] == "pause";
@@ -416,12 +420,7 @@ Routed route(const Request& req, const RouteContext& ctx) {
   }
 
   if (seg[1] == "stats" && seg.size() == 2) {
-    const std::string name = "GET /v1/stats";
-    if (!get) return answer(name, method_not_allowed("GET"));
-    if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
-    Routed out;
-    out.route = name;
-    out.task = [](Client& c) {
+    return read_route("GET /v1/stats", req, auth, get, [](Client& c) {
       json::object totals{{"scheduled", 0}, {"available", 0}, {"running", 0},
                           {"completed", 0}, {"failed", 0},    {"cancelled", 0}};
       json::array queues;
@@ -435,17 +434,11 @@ Routed route(const Request& req, const RouteContext& ctx) {
         queues.push_back(queue_json(q));
       }
       return json_response(200, json::object{{"totals", std::move(totals)}, {"queues", std::move(queues)}});
-    };
-    return out;
+    });
   }
 
   if (seg[1] == "workers" && seg.size() == 2) {
-    const std::string name = "GET /v1/workers";
-    if (!get) return answer(name, method_not_allowed("GET"));
-    if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
-    Routed out;
-    out.route = name;
-    out.task = [](Client& c) {
+    return read_route("GET /v1/workers", req, auth, get, [](Client& c) {
       json::array arr;
       for (const auto& w : c.workers()) {
         json::array queues;
@@ -463,8 +456,7 @@ Routed route(const Request& req, const RouteContext& ctx) {
             {"heartbeat_age_ms", std::chrono::duration_cast<std::chrono::milliseconds>(w.heartbeat_age).count()}});
       }
       return json_response(200, json::object{{"workers", std::move(arr)}});
-    };
-    return out;
+    });
   }
 
   return answer("unmatched", error_response(404, "not_found", "no such path: " + req.path));
