@@ -333,7 +333,8 @@ TEST_CASE("apid: POST /v1/jobs/batch takes a JSON array or NDJSON, all or nothin
   const auto max = api.post("/v1/jobs/batch", full);
   REQUIRE_STATUS(max, 201);
   CHECK(count_jobs(db, "kind = 'bulk'") == 10000);
-  const auto& max_ids = json(max.body).at("ids").as_array();
+  const auto max_body = json(max.body);
+  const auto& max_ids = max_body.at("ids").as_array();
   CHECK(job_field(db, max_ids[9999].to_number<long long>(), "args->>'i'") == "9999");
 }
 
