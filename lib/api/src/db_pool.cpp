@@ -17,11 +17,7 @@ DbPool::~DbPool() {
 }
 
 void DbPool::check_connect() {
-  auto c = Client::connect(options_);
-  for (const auto& m : c->migration_status())
-    if (!m.applied_at)
-      throw Error(Errc::not_migrated, "schema '" + options_.store.schema + "' lacks migration " +
-                                          std::to_string(m.version) + " (" + m.name + "): run taskctl migrate");
+  Client::connect(options_)->store().require_current_schema();
 }
 
 void DbPool::submit(Task task, Done done) {

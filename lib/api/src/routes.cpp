@@ -68,12 +68,16 @@ std::optional<JobId> parse_id(const std::string& text) {
   return id;
 }
 
-bool is_json(const std::string& content_type) {
-  const auto semi = content_type.find(';');
-  std::string base = content_type.substr(0, semi);
+// "Application/JSON; charset=utf-8" -> "application/json".
+std::string media_type(const std::string& content_type) {
+  std::string base = content_type.substr(0, content_type.find(';'));
   while (!base.empty() && base.back() == ' ') base.pop_back();
   for (auto& c : base) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return base == "application/json";
+  return base;
+}
+
+bool is_json(const std::string& content_type) {
+  return media_type(content_type) == "application/json";
 }
 
 Response method_not_allowed(const std::string& allow) {
@@ -167,9 +171,7 @@ Routed enqueue_route(const Request& req, const EnqueueLimits& limits) {
 }
 
 bool is_ndjson(const std::string& content_type) {
-  std::string base = content_type.substr(0, content_type.find(';'));
-  while (!base.empty() && base.back() == ' ') base.pop_back();
-  for (auto& c : base) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const auto base = media_type(content_type);
   return base == "application/x-ndjson" || base == "application/jsonl" || base == "application/json-lines";
 }
 
@@ -322,11 +324,7 @@ Routed route(const Request& req, const RouteContext& ctx) {
     Routed out;
     out.route = "GET /readyz";
     out.task = [](Client& c) {
-      for (const auto& m : c.migration_status())
-        if (!m.applied_at)
-          return error_response(
-              503, "not_migrated",
-              "migration " + std::to_string(m.version) + " (" + m.name + ") is not applied: run taskctl migrate");
+      c.store().require_current_schema();  // not_migrated: 503
       return json_response(200, json::object{{"status", "ready"}});
     };
     return out;

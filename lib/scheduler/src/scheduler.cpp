@@ -547,14 +547,7 @@ bool Scheduler::healthy(Duration max_stall) const {
 void Scheduler::start() {
   auto& d = *impl_;
   if (d.started) return;
-  {
-    auto store = Store::open(d.o.store);
-    for (const auto& m : store->migration_status())
-      if (!m.applied_at)
-        throw Error(Errc::not_migrated, "schema '" + d.o.store.schema + "' lacks migration " +
-                                            std::to_string(m.version) + " (" + m.name +
-                                            ") that taskq-schedulerd needs (run: taskctl migrate)");
-  }
+  Store::open(d.o.store)->require_current_schema();
   d.lease_link =
       std::make_unique<DbLink>(d.o.store.schema + " lease", d.o.store, [](Store& s) { s.listen({"leader"}); });
   d.work_link = std::make_unique<DbLink>(d.o.store.schema + " work", d.o.store);

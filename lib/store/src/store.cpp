@@ -477,6 +477,13 @@ std::vector<MigrationInfo> Store::migration_status() {
   return out;
 }
 
+void Store::require_current_schema() {
+  for (const auto& m : migration_status())
+    if (!m.applied_at)
+      throw Error(Errc::not_migrated, "schema '" + impl_->options.schema + "' lacks migration " +
+                                          std::to_string(m.version) + " (" + m.name + "): run taskctl migrate");
+}
+
 EnqueueResult Store::insert(const EnqueueParams& p) {
   try {
     // One autocommit statement: no BEGIN/COMMIT round trips on the single-enqueue path.

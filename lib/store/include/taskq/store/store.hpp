@@ -209,6 +209,8 @@ class Store {
 
   std::vector<int> migrate();
   std::vector<MigrationInfo> migration_status();
+  /// Throws Error(not_migrated) naming the first migration not applied ("run taskctl migrate").
+  void require_current_schema();
 
   /// Inserts one validated job. With a unique key that a live job holds, returns that job and
   /// duplicate=true instead.
