@@ -87,7 +87,7 @@ TEST_CASE("migrate creates the schema once, a second run is a no-op", "[migrate]
 
   const auto first = taskctl(db, {"migrate"});
   REQUIRE_EXIT(first, 0);
-  CHECK(first.out == "schema " + db.name() + ": applied 2 migration(s): 1 2\n");
+  CHECK(first.out == "schema " + db.name() + ": applied 3 migration(s): 1 2 3\n");
   CHECK(db.scalar("SELECT count(*) FROM schema_migrations") == "2");
   CHECK(db.scalar("SELECT to_regclass('" + db.name() + ".jobs') IS NOT NULL") == "t");
 

@@ -57,13 +57,18 @@ void Metrics::add_enqueued(const std::vector<std::pair<std::string, std::int64_t
   for (const auto& [queue, n] : by_queue) enqueued_[queue] += n;
 }
 
-std::string Metrics::render(const std::vector<QueueStats>& queues, int in_flight, const std::string& version) const {
+std::string Metrics::render(const std::vector<QueueStats>& queues, int in_flight, const std::string& version,
+                            int streams, std::int64_t events) const {
   std::string out;
   out.reserve(8192);
   header(out, "taskq_build_info", "gauge", "The running taskq-apid's version (always 1).");
   out += "taskq_build_info{version=\"" + label(version) + "\"} 1\n";
   header(out, "taskq_api_requests_in_flight", "gauge", "Requests being served now.");
   out += "taskq_api_requests_in_flight " + std::to_string(in_flight) + "\n";
+  header(out, "taskq_api_event_streams", "gauge", "Event streams (Server-Sent Events) open now.");
+  out += "taskq_api_event_streams " + std::to_string(streams) + "\n";
+  header(out, "taskq_api_events_sent_total", "counter", "Events sent on event streams (one per stream reached).");
+  out += "taskq_api_events_sent_total " + std::to_string(events) + "\n";
   {
     std::lock_guard lk(mu_);
     header(out, "taskq_api_requests_total", "counter", "HTTP requests answered, by route and status code.");

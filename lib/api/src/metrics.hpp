@@ -23,8 +23,9 @@ class Metrics {
   void add_enqueued(const std::vector<std::pair<std::string, std::int64_t>>& by_queue);
 
   /// The text exposition format (version 0.0.4); `queues` from the database.
-  [[nodiscard]] std::string render(const std::vector<QueueStats>& queues, int in_flight,
-                                   const std::string& version) const;
+  /// `streams` open now and `events` sent so far, from the event hub.
+  [[nodiscard]] std::string render(const std::vector<QueueStats>& queues, int in_flight, const std::string& version,
+                                   int streams, std::int64_t events) const;
 
  private:
   struct Histogram {

@@ -339,7 +339,8 @@ Routed route(const Request& req, const RouteContext& ctx) {
     out.route = name;
     out.task = [&ctx](Client& c) {
       Response r;
-      r.body = ctx.metrics.render(c.stats(std::nullopt), ctx.in_flight.load(), ctx.version);
+      r.body = ctx.metrics.render(c.stats(std::nullopt), ctx.in_flight.load(), ctx.version,
+                                  ctx.events ? ctx.events->streams() : 0, ctx.events ? ctx.events->delivered() : 0);
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
       return r;
     };
@@ -372,6 +373,16 @@ Routed route(const Request& req, const RouteContext& ctx) {
       Routed out;
       out.route = name;
       out.get = *id;
+      return out;
+    }
+    if (seg.size() == 4 && seg[3] == "events" && seg[2] != "batch") {
+      const std::string name = "GET /v1/jobs/{id}/events";
+      if (req.method != "GET") return answer(name, method_not_allowed("GET"));
+      if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
+      if (!id) return answer(name, error_response(404, "not_found", "no such job: '" + seg[2] + "' is not a job id"));
+      Routed out;
+      out.route = name;
+      out.stream = StreamRequest{*id, {}};
       return out;
     }
     if (seg.size() == 4 && (seg[3] == "cancel" || seg[3] == "retry") && seg[2] != "batch") {
@@ -414,6 +425,30 @@ Routed route(const Request& req, const RouteContext& ctx) {
       const auto changes = pause ? c.pause({q}) : c.resume({q});
       return json_response(200, json::object{{"queue", q}, {"paused", pause}, {"changed", changes.at(0).changed}});
     };
+    return out;
+  }
+
+  if (seg[1] == "events" && seg.size() == 2) {
+    const std::string name = "GET /v1/events";
+    if (req.method != "GET") return answer(name, method_not_allowed("GET"));
+    if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
+    const auto q = parse_query(req.query);
+    if (!q) return answer(name, error_response(400, "malformed_query", "the query string has a malformed % escape"));
+    StreamRequest stream;
+    try {
+      for (const auto& [k, v] : *q) {
+        if (k != "queue") throw Error(Errc::invalid_input, k + ": unknown query parameter (known: queue)");
+        for (auto& part : split(v, ',')) {
+          validate_name("queue", part);
+          stream.queues.push_back(part);
+        }
+      }
+    } catch (const Error& e) {
+      return answer(name, from_error(e));
+    }
+    Routed out;
+    out.route = name;
+    out.stream = std::move(stream);
     return out;
   }
 

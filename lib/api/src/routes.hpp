@@ -9,6 +9,7 @@
 
 #include "auth.hpp"
 #include "db_pool.hpp"
+#include "events.hpp"
 #include "metrics.hpp"
 #include "response.hpp"
 #include "taskq/core/job.hpp"
@@ -31,6 +32,7 @@ struct Routed {
   DbPool::Task task;                     // else: run on the pool
   std::optional<EnqueueParams> enqueue;  // or: a validated job for the pool's grouped enqueue
   std::optional<JobId> get;              // or: a job id for the pool's grouped read
+  std::optional<StreamRequest> stream;   // or: an event stream for the hub
   unsigned ok_status = 200;              // what the task answers on success (for metrics)
 };
 
@@ -42,6 +44,7 @@ struct RouteContext {
   const std::atomic<int>& in_flight;
   std::string version;
   bool metrics_auth = false;
+  const EventHub* events = nullptr;
 };
 
 Routed route(const Request& request, const RouteContext& ctx);

@@ -7,13 +7,17 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <deque>
 #include <optional>
 #include <random>
 #include <thread>
 #include <type_traits>
 
+#include <unistd.h>
+
 #include "auth.hpp"
 #include "db_pool.hpp"
+#include "events.hpp"
 #include "routes.hpp"
 
 namespace taskq::api {
@@ -26,6 +30,8 @@ using tcp = net::ip::tcp;
 namespace {
 
 constexpr std::size_t header_limit = 16 * 1024;
+// An event stream whose client has this much unsent is cut: it reads too slowly (or not at all).
+constexpr std::size_t stream_backlog_limit = 4 * 1024 * 1024;
 
 std::int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -64,9 +70,11 @@ struct Core {
   std::optional<net::ssl::context> tls;  // set when api.tls is configured
   Metrics metrics;
   std::unique_ptr<RouteContext> routes;
+  std::unique_ptr<EventHub> hub;  // after ioc: stopped and destroyed before it
   std::vector<std::thread> threads;
   std::unique_ptr<net::steady_timer> heartbeat;
   std::atomic<int> in_flight{0};
+  std::atomic<int> open_streams{0};  // event streams whose headers went out and that are not closed
   std::atomic<bool> stopping{false};
   std::atomic<std::int64_t> loop_round{0};
   bool started = false, stopped = false;
@@ -89,7 +97,7 @@ using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 // One connection: reads requests one after another (keep-alive), answers each, on its strand.
 // Stream is a TCP stream, or a TLS stream over one (the handshake comes first).
 template <class Stream>
-class Session : public std::enable_shared_from_this<Session<Stream>> {
+class Session : public StreamSink, public std::enable_shared_from_this<Session<Stream>> {
  public:
   template <class... Args>
   explicit Session(Core& server, Args&&... args) : stream_(std::forward<Args>(args)...), server_(server) {}
@@ -112,6 +120,26 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     });
   }
 
+  // StreamSink: called by the event hub's thread; the work runs on this connection's strand.
+  void open(std::vector<Frame> first, bool end) override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this(), first = std::move(first), end]() mutable {
+      self->start_stream(std::move(first), end);
+    });
+  }
+  void refuse(Response response) override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this(), response = std::move(response)]() mutable {
+      if (self->gone_.load()) return;
+      self->gone_.store(true);  // no stream: the hub forgets this sink; the connection goes on
+      self->write(std::move(response), self->stream_route_);
+    });
+  }
+  void send(std::vector<Frame> frames, bool end) override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this(), frames = std::move(frames), end]() mutable {
+      self->queue_frames(std::move(frames), end);
+    });
+  }
+  [[nodiscard]] bool gone() const override { return gone_.load(); }
+
  private:
   Stream stream_;
   beast::flat_buffer buffer_;
@@ -122,6 +150,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   bool keep_alive_ = true;
   bool counted_ = false;  // counted in server_.in_flight
   std::chrono::steady_clock::time_point started_{};
+
+  // Event stream state (on the strand, but gone_ which the hub reads).
+  std::atomic<bool> gone_{false};
+  std::string stream_route_;
+  bool streaming_ = false, header_sent_ = false, write_busy_ = false, end_after_ = false, finished_ = false;
+  bool stream_counted_ = false;
+  std::deque<Frame> out_;
+  std::vector<Frame> writing_;
+  std::size_t backlog_ = 0;
+  std::array<char, 256> discard_{};
 
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
   const beast::tcp_stream& lowest() const { return beast::get_lowest_layer(stream_); }
@@ -183,6 +221,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     r.idempotency_key = std::string(req["Idempotency-Key"]);
     Routed routed = route(r, *server_.routes);
     if (routed.response) return write(std::move(*routed.response), routed.route);
+    if (routed.stream) {
+      stream_route_ = routed.route;
+      gone_.store(false);
+      return server_.hub->subscribe(this->shared_from_this(), std::move(*routed.stream));
+    }
     auto done = [self = this->shared_from_this(), name = routed.route](Response resp) mutable {
       net::post(self->stream_.get_executor(), [self, resp = std::move(resp), name = std::move(name)]() mutable {
         self->write(std::move(resp), name);
@@ -245,6 +288,102 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     });
   }
 
+  // The response headers of an event stream, then its frames as HTTP chunks, until the end (a
+  // last chunk, then the connection closes) or until the client goes away.
+  void start_stream(std::vector<Frame> first, bool end_now) {
+    if (gone_.load()) return close();
+    streaming_ = true;
+    lowest().expires_never();  // a stream is idle for as long as its job or queue is
+    auto res = std::make_shared<http::response<http::empty_body>>(http::status::ok, 11);
+    res->set(http::field::server, "taskq-apid");
+    res->set(http::field::content_type, "text/event-stream; charset=utf-8");
+    res->set(http::field::cache_control, "no-cache");
+    res->set("X-Accel-Buffering", "no");  // nginx: pass events on at once
+    res->set("X-Request-Id", request_id_);
+    res->keep_alive(false);
+    res->chunked(true);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    server_.metrics.record(stream_route_, 200, seconds);
+    spdlog::debug("request {}: {} {} ({}) -> event stream opened in {:.1f} ms", request_id_, method_, target_,
+                  stream_route_, seconds * 1000);
+    end();
+    stream_counted_ = true;
+    server_.open_streams.fetch_add(1);
+    queue_frames(std::move(first), end_now);
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
+    http::async_write_header(stream_, *sr,
+                             [self = this->shared_from_this(), res, sr](beast::error_code ec, std::size_t) {
+                               if (ec) return self->stream_lost();
+                               self->header_sent_ = true;
+                               self->watch_client();
+                               self->write_frames();
+                             });
+  }
+
+  // A client sends nothing on an event stream; a read ends when it goes away.
+  void watch_client() {
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) return self->stream_lost();
+                              self->watch_client();
+                            });
+  }
+
+  void queue_frames(std::vector<Frame> frames, bool end_now) {
+    if (!streaming_ || finished_ || end_after_) return;
+    for (auto& f : frames) {
+      backlog_ += f->size();
+      out_.push_back(std::move(f));
+    }
+    if (end_now) end_after_ = true;
+    if (backlog_ > stream_backlog_limit) {
+      spdlog::warn("request {}: event stream {} cut: its client left {} bytes unread", request_id_, target_, backlog_);
+      return stream_lost();
+    }
+    write_frames();
+  }
+
+  void write_frames() {
+    if (!header_sent_ || write_busy_ || finished_) return;
+    if (out_.empty()) {
+      if (!end_after_) return;
+      finished_ = true;
+      write_busy_ = true;
+      net::async_write(stream_, http::make_chunk_last(),
+                       [self = this->shared_from_this()](beast::error_code, std::size_t) {
+                         self->write_busy_ = false;
+                         self->stream_lost();
+                       });
+      return;
+    }
+    writing_.assign(std::make_move_iterator(out_.begin()), std::make_move_iterator(out_.end()));
+    out_.clear();
+    std::vector<net::const_buffer> buffers;
+    buffers.reserve(writing_.size());
+    for (const auto& f : writing_) buffers.emplace_back(f->data(), f->size());
+    write_busy_ = true;
+    net::async_write(stream_, http::make_chunk(buffers),
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->write_busy_ = false;
+                       for (const auto& f : self->writing_) self->backlog_ -= f->size();
+                       self->writing_.clear();
+                       if (ec) return self->stream_lost();
+                       self->write_frames();
+                     });
+  }
+
+  // The stream is over (ended, cut, or its client left): forget it and close the connection.
+  void stream_lost() {
+    if (!gone_.exchange(true)) server_.hub->forget_gone();
+    if (stream_counted_) {
+      stream_counted_ = false;
+      server_.open_streams.fetch_sub(1);
+    }
+    finished_ = true;
+    out_.clear();
+    close();
+  }
+
   void close() {
     end();
     beast::error_code ec;
@@ -297,8 +436,18 @@ void Server::start() {
     d.tls->use_private_key_file(d.o.config.tls->key, net::ssl::context::pem, ec);
     if (ec) throw Error(Errc::invalid_input, "api.tls.key '" + d.o.config.tls->key + "': cannot load: " + ec.message());
   }
+  {
+    EventHubOptions h;
+    h.store = d.o.store;
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    h.host = host;
+    h.pid = static_cast<int>(::getpid());
+    h.listener_name = h.host + " " + std::to_string(h.pid) + " " + request_id("");
+    d.hub = std::make_unique<EventHub>(std::move(h));
+  }
   d.routes = std::make_unique<RouteContext>(
-      RouteContext{*d.auth, d.o.limits, d.metrics, d.in_flight, d.o.version, d.o.config.metrics_auth});
+      RouteContext{*d.auth, d.o.limits, d.metrics, d.in_flight, d.o.version, d.o.config.metrics_auth, d.hub.get()});
   d.pool =
       std::make_unique<DbPool>(ClientOptions{d.o.store, d.o.limits}, d.o.config.db_pool, enqueue_answer, get_answer);
   d.pool->check_connect();
@@ -330,6 +479,7 @@ void Server::start() {
   for (auto& a : d.acceptors) d.accept(*a);
   d.heartbeat = std::make_unique<net::steady_timer>(d.ioc);
   d.beat();
+  d.hub->start();
   d.guard.emplace(d.ioc.get_executor());
   for (int i = 0; i < d.o.config.threads; ++i) d.threads.emplace_back([&d] { d.ioc.run(); });
   d.started = true;
@@ -344,12 +494,17 @@ void Server::stop(Duration grace) {
     beast::error_code ec;
     for (auto& a : d.acceptors) a->close(ec);
   });
-  // In-flight requests finish (their responses say Connection: close), within the grace.
+  // Event streams end with a final event; in-flight requests finish (their responses say
+  // Connection: close); both within the grace.
   const auto deadline = std::chrono::steady_clock::now() + grace;
-  while (d.in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline)
+  const int streams = d.open_streams.load();
+  d.hub->stop();
+  while ((d.in_flight.load() > 0 || d.open_streams.load() > 0) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds{5});
-  if (d.in_flight.load() > 0)
-    spdlog::warn("{} request(s) still in flight after {}; closing them", d.in_flight.load(), format_duration(grace));
+  if (streams > 0) spdlog::info("ended {} event stream(s)", streams - d.open_streams.load());
+  if (d.in_flight.load() > 0 || d.open_streams.load() > 0)
+    spdlog::warn("{} request(s) and {} event stream(s) still open after {}; closing them", d.in_flight.load(),
+                 d.open_streams.load(), format_duration(grace));
   d.guard.reset();
   d.ioc.stop();
   for (auto& t : d.threads) t.join();

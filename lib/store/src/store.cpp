@@ -1171,7 +1171,7 @@ Timestamp Store::now() {
 void Store::listen(const std::vector<std::string>& events) {
   try {
     for (const auto& e : events) {
-      if (e != "insert" && e != "cancel" && e != "leader")
+      if (e != "insert" && e != "cancel" && e != "leader" && e != "events")
         throw Error(Errc::invalid_input, "unknown event '" + e + "'");
       impl_->receivers.push_back(
           std::make_unique<Receiver>(*impl_->conn, impl_->options.schema + "_" + e, e, impl_->pending));
@@ -1199,6 +1199,40 @@ std::vector<Notification> Store::wait_notifications(Duration timeout, int wake_f
     return std::exchange(impl_->pending, {});
   } catch (...) {
     impl_->fail("wait for notifications");
+  }
+}
+
+void Store::register_event_listener(const std::string& name, const std::string& host, int pid, int streams,
+                                    Duration ttl) {
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    tx.exec_params(impl_->sql("INSERT INTO {schema}.event_listeners (name, host, pid, streams, expires_at) "
+                              "VALUES ($1, $2, $3, $4, now() + $5::bigint * interval '1 microsecond') "
+                              "ON CONFLICT (name) DO UPDATE SET streams = EXCLUDED.streams, "
+                              "expires_at = EXCLUDED.expires_at"),
+                   name, host, pid, streams, ttl.count());
+  } catch (...) {
+    impl_->fail("register event listener " + name);
+  }
+}
+
+void Store::unregister_event_listener(const std::string& name) {
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    tx.exec_params(impl_->sql("DELETE FROM {schema}.event_listeners WHERE name = $1 OR expires_at < now() - "
+                              "interval '1 hour'"),
+                   name);
+  } catch (...) {
+    impl_->fail("unregister event listener " + name);
+  }
+}
+
+bool Store::events_wanted() {
+  try {
+    pqxx::nontransaction tx(*impl_->conn);
+    return tx.exec(impl_->sql("SELECT {schema}.events_wanted()"))[0][0].as<bool>();
+  } catch (...) {
+    impl_->fail("read event listeners");
   }
 }
 

@@ -308,10 +308,22 @@ class Store {
   /// without touching its fire times. Throws not_found.
   EnqueueResult trigger_periodic(const std::string& name);
 
-  /// LISTEN to events ("insert", "cancel"); wait_notifications returns what arrived, waiting up
-  /// to `timeout` for the first one, or until `wake_fd` (if >= 0) becomes readable.
+  /// LISTEN to events ("insert", "cancel", "leader", "events"); wait_notifications returns what
+  /// arrived, waiting up to `timeout` for the first one, or until `wake_fd` (if >= 0) becomes
+  /// readable. "events" are the job events of migration 3 (payload: a JSON array of
+  /// [op, id, queue, kind, state, attempt, progress]), sent only while a listener is registered.
+  /// A query on a listening connection is fine: notifications that arrive meanwhile are kept.
   void listen(const std::vector<std::string>& events);
   std::vector<Notification> wait_notifications(Duration timeout, int wake_fd = -1);
+
+  /// Registers (or renews) an event listener: while a live row exists, every change of a job's
+  /// state, attempt or progress is announced on "<schema>_events". The row expires after `ttl`
+  /// unless renewed, so a killed listener stops the announcements by itself.
+  void register_event_listener(const std::string& name, const std::string& host, int pid, int streams, Duration ttl);
+  /// Removes the listener's row (no-op when absent).
+  void unregister_event_listener(const std::string& name);
+  /// Whether job events are being announced now (some listener is registered and live).
+  bool events_wanted();
   /// Moves due scheduled jobs (of these queues, or all when empty) to available; returns count.
   std::int64_t promote_due(const std::vector<std::string>& queues, int limit, const LeaseFence* fence = nullptr);
 
