@@ -2,6 +2,7 @@
 // subcommand prints one JSON object on stdout; progress goes to stderr.
 //
 //   peer   --url U [--schema S] [--n N] [--lat-n 200] [--lat-rate 50] [--concurrency 1000]
+//          [--events idle|off|on]
 //          [--delete-completed 0|1]
 //       The peer contract of ../shared/bench/peers/README.md, in one process:
 //       enqueue: N noop jobs through the bulk API (COPY) in one call, timed from the call to its
@@ -77,14 +78,28 @@ taskq::StoreOptions store_options(const Args& a) {
   return o;
 }
 
-// The schema, migrated and empty.
-void fresh_schema(const taskq::StoreOptions& o) {
+// The schema, migrated and empty. `events` (bench/events-cost): "idle" leaves the job-event
+// triggers of migration 3 as they are with no event stream open; "off" drops them (taskq before
+// migration 3); "on" registers a live event listener, so every change is announced as while
+// apid has streams open.
+void fresh_schema(const taskq::StoreOptions& o, const std::string& events = "idle") {
   {
     pqxx::connection c(o.url);
     pqxx::nontransaction tx(c);
     tx.exec("DROP SCHEMA IF EXISTS " + tx.quote_name(o.schema) + " CASCADE");
   }
-  taskq::Store::open(o)->migrate();
+  auto store = taskq::Store::open(o);
+  store->migrate();
+  if (events == "on") {
+    store->register_event_listener("bench", "bench", 1, 1, std::chrono::hours{1});
+  } else if (events == "off") {
+    pqxx::connection c(o.url);
+    pqxx::nontransaction tx(c);
+    for (const char* t : {"jobs_inserted_events", "jobs_updated_events", "jobs_deleted_events"})
+      tx.exec(std::string("DROP TRIGGER ") + t + " ON " + tx.quote_name(o.schema) + ".jobs");
+  } else if (events != "idle") {
+    throw std::runtime_error("--events must be idle, off or on");
+  }
 }
 
 // True when no job is available, running or scheduled (the partial indexes answer it).
@@ -114,7 +129,7 @@ int cmd_peer(const Args& a) {
   const long long lat_n = a.num("lat-n", 200);
   const long long lat_rate = a.num("lat-rate", 50);
   const int concurrency = static_cast<int>(a.num("concurrency", 1000));
-  fresh_schema(opts);
+  fresh_schema(opts, a.get("events", "idle"));
   taskq::Client client(taskq::Store::open(opts));
 
   // 1. enqueue

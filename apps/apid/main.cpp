@@ -2,6 +2,7 @@
 // start the server, wait for signals, stop. See man taskq-apid(8).
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -39,6 +40,19 @@ std::string describe(const taskq::Config& c) {
                                : std::to_string(c.api.tokens.size()) + " token(s)");
 }
 
+// Each connection (event streams stay open) is a descriptor: the soft limit, often 1024, goes up
+// to the hard one. Returns the limit in effect.
+rlim_t raise_open_files() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 0;
+  if (r.rlim_cur < r.rlim_max) {
+    rlimit want = r;
+    want.rlim_cur = r.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) return want.rlim_cur;
+  }
+  return r.rlim_cur;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -60,6 +74,10 @@ int main(int argc, char** argv) {
   }
   taskq::setup_logging(config.log, "taskq-apid");
   taskq::daemon::block_signals();
+  const auto open_files = raise_open_files();
+  if (open_files > 0 && open_files < 4096)
+    spdlog::warn("open files limit is {}: at most about {} connections and event streams (raise LimitNOFILE)",
+                 open_files, open_files - 64);
 
   taskq::api::ApiOptions options;
   options.store = {config.database.url, config.database.schema, config.database.connect_timeout, "taskq-apid"};

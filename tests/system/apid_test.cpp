@@ -12,6 +12,7 @@
 
 #include "daemon_process.hpp"
 #include "http_client.hpp"
+#include "sse_client.hpp"
 #include "system_helpers.hpp"
 
 namespace taskq::systest {
@@ -19,8 +20,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using taskq::test::DaemonProcess;
+using taskq::test::EventStream;
 using taskq::test::http_request;
 using taskq::test::HttpResult;
+using taskq::test::SseEvent;
 using taskq::test::wait_until;
 
 // The hex SHA-256 of a token, as an operator computes it (printf %s TOKEN | sha256sum).
@@ -112,6 +115,17 @@ boost::json::object error_of(const HttpResult& r) {
   REQUIRE(e.contains("field"));
   CHECK(r.header("content-type") == "application/json");
   return e;
+}
+
+// The next event of a stream, which must come within `timeout`.
+SseEvent next_event(EventStream& s, std::chrono::milliseconds timeout = 10s) {
+  auto e = s.next(timeout);
+  REQUIRE(e.has_value());
+  return *e;
+}
+
+bool listener_live(const TestSchema& db) {
+  return db.scalar("SELECT count(*) FROM event_listeners WHERE expires_at > now()") == "1";
 }
 
 }  // namespace
@@ -554,6 +568,178 @@ TEST_CASE("apid: SIGTERM lets an in-flight request finish, then exits 0", "[apid
   CHECK(api.proc().wait_exit(10s) == 0);
   CHECK(contains(api.proc().log(), "SIGTERM: stopping"));
   CHECK(locker.wait_exit(10s) == 0);
+}
+
+TEST_CASE("apid: a job's event stream shows running, progress and completed from a real workerd, then ends",
+          "[apid][events]") {
+  TestSchema db;
+  Apid api(db);
+  const auto id = json(api.post("/v1/jobs", R"({"kind": "slow"})").body).at("id").to_number<long long>();
+  CHECK_FALSE(listener_live(db));  // no stream yet: nothing announced, nothing paid
+
+  EventStream job(api.port(), "/v1/jobs/" + std::to_string(id) + "/events", ro);  // the read scope suffices
+  REQUIRE(job.status() == 200);
+  CHECK(job.header("content-type") == "text/event-stream; charset=utf-8");
+  CHECK(job.header("cache-control") == "no-cache");
+  CHECK_FALSE(job.header("x-request-id").empty());
+  auto e = next_event(job);
+  CHECK(e.event == "state");
+  auto j = json(e.data).as_object();
+  CHECK(j.at("id").to_number<long long>() == id);
+  CHECK(j.at("state") == "available");
+  CHECK(j.contains("args"));  // the whole job, as GET /v1/jobs/{id} shows it
+
+  EventStream queue(api.port(), "/v1/events?queue=default", ro);
+  REQUIRE(queue.status() == 200);
+  CHECK(listener_live(db));
+
+  TempFile worker_config("[database]\nurl = \"" + db.url() + "\"\nschema = \"" + db.name() +
+                             "\"\n[worker]\nqueues = { default = 2 }\n[kinds.slow]\n"
+                             "exec = [\"/bin/sh\", \"-c\", \"sleep 0.3; echo 'progress 50 half way' >&3; sleep 0.3; "
+                             "echo 'result {\\\"ok\\\": true}' >&3\"]\n",
+                         ".toml");
+  DaemonProcess worker(WORKERD_PATH, {"--config", worker_config.path()}, clean_env());
+  INFO(worker.log());
+
+  e = next_event(job);
+  CHECK(e.event == "state");
+  j = json(e.data).as_object();
+  CHECK(j.at("state") == "running");
+  CHECK(j.at("attempt") == 1);
+  e = next_event(job);
+  CHECK(e.event == "progress");
+  j = json(e.data).as_object();
+  CHECK(j.at("id").to_number<long long>() == id);
+  CHECK(j.at("progress").at("percent") == 50);
+  CHECK(j.at("progress").at("message") == "half way");
+  e = next_event(job);
+  CHECK(e.event == "state");
+  j = json(e.data).as_object();
+  CHECK(j.at("state") == "completed");
+  CHECK(j.at("result").at("ok") == true);
+  e = next_event(job);
+  CHECK(e.event == "end");
+  CHECK(json(e.data).at("reason") == "finished");
+  CHECK_FALSE(job.next(2s).has_value());
+  CHECK(job.ended());
+  CHECK(job.wait_closed(5s));
+
+  // The queue stream saw the same changes, compact and straight from the notifications.
+  std::vector<std::string> seen;
+  while (seen.size() < 3) {
+    const auto q = next_event(queue);
+    const auto o = json(q.data).as_object();
+    CHECK(o.at("id").to_number<long long>() == id);
+    CHECK(o.at("queue") == "default");
+    CHECK(o.at("kind") == "slow");
+    CHECK_FALSE(o.contains("args"));
+    seen.push_back(q.event == "state" ? std::string(o.at("state").as_string()) : q.event);
+  }
+  CHECK(seen == std::vector<std::string>{"running", "progress", "completed"});
+
+  // The finished stream is forgotten; the queue stream is still counted.
+  CHECK(wait_until([&] { return contains(api.get("/metrics").body, "\ntaskq_api_event_streams 1\n"); }, 5s));
+  const auto metrics = api.get("/metrics").body;
+  std::smatch m;
+  REQUIRE(std::regex_search(metrics, m, std::regex("\ntaskq_api_events_sent_total ([0-9]+)\n")));
+  CHECK(std::stoi(m[1].str()) >= 8);  // job stream: available, running, progress, completed, end; queue: 3
+}
+
+TEST_CASE(
+    "apid: event streams need the read scope and GET, refuse unknown jobs and bad filters, and end at once "
+    "for a finished job",
+    "[apid][events]") {
+  TestSchema db;
+  Apid api(db);
+  CHECK_STATUS(api.get("/v1/jobs/999999/events"), 404);
+  CHECK(error_of(api.get("/v1/jobs/999999/events")).at("code") == "not_found");
+  CHECK_STATUS(api.get("/v1/jobs/abc/events"), 404);
+  CHECK_STATUS(api.get("/v1/events", ""), 401);
+  CHECK_STATUS(api.get("/v1/jobs/1/events", "wrong-token"), 401);
+  const auto post = api.post("/v1/events", "{}");
+  CHECK_STATUS(post, 405);
+  CHECK(post.header("allow") == "GET");
+  CHECK_STATUS(http_request(api.port(), "HEAD", "/v1/events", "", {{"Authorization", "Bearer " + ro}}), 405);
+  auto bad = api.get("/v1/events?queue=" + std::string(129, 'q'));
+  CHECK_STATUS(bad, 422);
+  CHECK(error_of(bad).at("field") == "queue");
+  CHECK_STATUS(api.get("/v1/events?queue="), 422);
+  CHECK(error_of(api.get("/v1/events?state=running")).at("code") == "invalid_field");
+  CHECK_STATUS(api.get("/v1/events?queue=%zz"), 400);
+
+  // The stream client reads a refusal like any response.
+  EventStream missing(api.port(), "/v1/jobs/424242/events", ro);
+  CHECK(missing.status() == 404);
+  CHECK(contains(missing.body(), "job 424242 does not exist"));
+
+  const auto id = enqueue(db, {"k"});
+  make_finished(db, id, "failed");
+  EventStream done(api.port(), "/v1/jobs/" + std::to_string(id) + "/events", ro);
+  REQUIRE(done.status() == 200);
+  auto e = next_event(done);
+  CHECK(e.event == "state");
+  CHECK(json(e.data).at("state") == "failed");
+  e = next_event(done);
+  CHECK(e.event == "end");
+  CHECK(json(e.data).at("reason") == "finished");
+  CHECK(done.wait_closed(5s));
+}
+
+TEST_CASE("apid: streams see changes made by taskctl: enqueue, cancel and retry", "[apid][events]") {
+  TestSchema db;
+  Apid api(db);
+  EventStream queue(api.port(), "/v1/events?queue=mail,other", ro);
+  REQUIRE(queue.status() == 200);
+  EventStream everything(api.port(), "/v1/events", ro);
+  REQUIRE(everything.status() == 200);
+  REQUIRE(wait_until([&] { return listener_live(db); }, 5s));
+  const auto id = enqueue(db, {"send", "{}", "--queue", "mail"});
+  enqueue(db, {"ignored", "{}", "--queue", "elsewhere"});
+  auto e = next_event(queue);
+  CHECK(e.event == "state");
+  CHECK(json(e.data).at("id").to_number<long long>() == id);
+  CHECK(json(e.data).at("state") == "available");
+
+  EventStream job(api.port(), "/v1/jobs/" + std::to_string(id) + "/events", ro);
+  REQUIRE(job.status() == 200);
+  CHECK(json(next_event(job).data).at("state") == "available");
+  const auto cancelled = taskctl(db, {"cancel", std::to_string(id)});
+  REQUIRE(cancelled.exit_code == 0);
+  e = next_event(job);
+  CHECK(json(e.data).at("state") == "cancelled");
+  CHECK(next_event(job).event == "end");
+  e = next_event(queue);
+  CHECK(json(e.data).at("state") == "cancelled");
+  REQUIRE(taskctl(db, {"retry", std::to_string(id)}).exit_code == 0);
+  e = next_event(queue);
+  CHECK(json(e.data).at("state") == "available");
+  // The unfiltered stream saw the job of the other queue too: mail, elsewhere, then the changes.
+  std::vector<std::string> queues;
+  for (int i = 0; i < 4; ++i) queues.emplace_back(json(next_event(everything).data).at("queue").as_string());
+  CHECK(queues == std::vector<std::string>{"mail", "elsewhere", "mail", "mail"});
+}
+
+TEST_CASE("apid: SIGTERM ends open event streams with a final event, then exits 0", "[apid][events]") {
+  TestSchema db;
+  Apid api(db);
+  const auto id = enqueue(db, {"k"});
+  EventStream job(api.port(), "/v1/jobs/" + std::to_string(id) + "/events", ro);
+  REQUIRE(job.status() == 200);
+  CHECK(next_event(job).event == "state");
+  EventStream queue(api.port(), "/v1/events", ro);
+  REQUIRE(queue.status() == 200);
+  REQUIRE(wait_until([&] { return listener_live(db); }, 5s));
+  api.proc().signal(SIGTERM);
+  for (auto* s : {&job, &queue}) {
+    const auto e = next_event(*s);
+    CHECK(e.event == "end");
+    CHECK(json(e.data).at("reason") == "shutdown");
+    CHECK(s->wait_closed(5s));
+    CHECK(s->ended());
+  }
+  CHECK(api.proc().wait_exit(10s) == 0);
+  CHECK(contains(api.proc().log(), "ended 2 event stream(s)"));
+  CHECK(db.scalar("SELECT count(*) FROM event_listeners") == "0");
 }
 
 }  // namespace taskq::systest

@@ -333,8 +333,10 @@ void EventHub::run() {
       const Job& job = f->second;
       JobSub sub{sink, std::string(to_string(job.state)), job.attempt, false};
       std::vector<Frame> first{sse_frame("state", json::serialize(job_to_json(job)))};
+      delivered_.fetch_add(1);
       if (is_final(job.state)) {
         first.push_back(end_frame("finished"));
+        delivered_.fetch_add(1);
         sink->open(std::move(first), true);
         continue;
       }
@@ -367,7 +369,9 @@ void EventHub::run() {
     if (stopping) break;
     purge();
 
-    const bool ok = link.with([&](Store& store) {
+    // The connection opens with the first stream (an apid without streams uses none).
+    const bool need_db = !batch.empty() || count_streams() > 0 || s.registered;
+    const bool ok = !need_db || link.with([&](Store& store) {
       if (!batch.empty()) {
         register_listener(store, count_streams() + batch.size());
         admit(store, batch);
@@ -411,7 +415,7 @@ void EventHub::run() {
     if (s.registered) until = std::min(until, s.renew_at);
     if (s.registered && count_streams() == 0) until = std::min(until, s.empty_since + options_.linger);
     auto timeout = std::chrono::duration_cast<Duration>(until - Steady::now());
-    if (!link.connected()) timeout = std::min(timeout, std::max(link.retry_in(), Duration{}));
+    if (!link.connected() && need_db) timeout = std::min(timeout, std::max(link.retry_in(), Duration{}));
     if (timeout < Duration{}) timeout = Duration{};
     if (link.connected()) {
       link.with([&](Store& store) {
