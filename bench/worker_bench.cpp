@@ -2,7 +2,7 @@
 // subcommand prints one JSON object on stdout; progress goes to stderr.
 //
 //   peer   --url U [--schema S] [--n N] [--lat-n 200] [--lat-rate 50] [--concurrency 1000]
-//          [--events idle|off|on]
+//          [--events idle|off|one|on]
 //          [--delete-completed 0|1]
 //       The peer contract of ../shared/bench/peers/README.md, in one process:
 //       enqueue: N noop jobs through the bulk API (COPY) in one call, timed from the call to its
@@ -80,8 +80,8 @@ taskq::StoreOptions store_options(const Args& a) {
 
 // The schema, migrated and empty. `events` (bench/events-cost): "idle" leaves the job-event
 // triggers of migration 3 as they are with no event stream open; "off" drops them (taskq before
-// migration 3); "on" registers a live event listener, so every change is announced as while
-// apid has streams open.
+// migration 3); "one" registers a live event listener watching one job that is not among them (a
+// per-job stream open elsewhere); "on" one watching every queue, so every change is announced.
 void fresh_schema(const taskq::StoreOptions& o, const std::string& events = "idle") {
   {
     pqxx::connection c(o.url);
@@ -91,14 +91,17 @@ void fresh_schema(const taskq::StoreOptions& o, const std::string& events = "idl
   auto store = taskq::Store::open(o);
   store->migrate();
   if (events == "on") {
-    store->register_event_listener("bench", "bench", 1, 1, std::chrono::hours{1});
+    store->register_event_listener("bench", "bench", 1, taskq::EventWatch{{}, {}, true, 1}, std::chrono::hours{1});
+  } else if (events == "one") {
+    store->register_event_listener("bench", "bench", 1, taskq::EventWatch{{1234567890}, {}, false, 1},
+                                   std::chrono::hours{1});
   } else if (events == "off") {
     pqxx::connection c(o.url);
     pqxx::nontransaction tx(c);
     for (const char* t : {"jobs_inserted_events", "jobs_updated_events", "jobs_deleted_events"})
       tx.exec(std::string("DROP TRIGGER ") + t + " ON " + tx.quote_name(o.schema) + ".jobs");
   } else if (events != "idle") {
-    throw std::runtime_error("--events must be idle, off or on");
+    throw std::runtime_error("--events must be idle, off, one or on");
   }
 }
 

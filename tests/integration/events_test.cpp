@@ -52,6 +52,8 @@ std::vector<Entry> collect(Store& listener, std::size_t* largest = nullptr, Dura
   return out;
 }
 
+const EventWatch everything{{}, {}, true, 1};
+
 }  // namespace
 
 TEST_CASE("events: nothing is announced without a live listener", "[events]") {
@@ -77,7 +79,7 @@ TEST_CASE("events: inserts, claims, progress, outcomes, cancels and deletes are 
   auto listener = s.open();
   listener->listen({"events"});
   auto store = s.open();
-  store->register_event_listener("apid-1", "h", 1, 1, 30s);
+  store->register_event_listener("apid-1", "h", 1, everything, 30s);
   CHECK(store->events_wanted());
 
   const auto a = store->insert(job("k", "q1")).job.id;
@@ -137,7 +139,7 @@ TEST_CASE("events: a large batch is announced whole, in order, in payloads under
   auto listener = s.open();
   listener->listen({"events"});
   auto store = s.open();
-  store->register_event_listener("apid-1", "h", 1, 1, 30s);
+  store->register_event_listener("apid-1", "h", 1, everything, 30s);
   // Long queue names with characters JSON escapes make the entries as large as they get.
   const std::string queue = std::string(60, '"') + std::string(60, 'x');
   std::vector<EnqueueParams> jobs(3000, job("k", queue));
@@ -161,4 +163,34 @@ TEST_CASE("events: a large batch is announced whole, in order, in payloads under
   CHECK(p[0].progress.at("percent").as_int64() == 9);
   CHECK(p[0].progress.at("message_truncated").as_bool());
   CHECK_FALSE(p[0].progress.as_object().contains("message"));
+}
+
+TEST_CASE("events: only the jobs and queues some listener watches are announced", "[events]") {
+  TestSchema s;
+  auto listener = s.open();
+  listener->listen({"events"});
+  auto store = s.open();
+  const auto watched = store->insert(job("k", "q1")).job.id;
+  const auto other = store->insert(job("k", "q1")).job.id;
+  store->register_event_listener("apid-1", "h", 1, EventWatch{{watched}, {}, false, 1}, 30s);
+  store->register_event_listener("apid-2", "h", 2, EventWatch{{}, {"q2"}, false, 1}, 30s);
+  const auto worker = store->register_worker({"h", 1, {"q1", "q2"}, 4, "t"});
+  REQUIRE(store->claim(worker, "q1", 2).size() == 2);
+  auto got = collect(*listener);
+  REQUIRE(got.size() == 1);  // the watched job only, not its neighbour
+  CHECK((got[0].id == watched && got[0].state == "running"));
+  const auto in_q2 = store->insert(job("k", "q2")).job.id;
+  store->insert(job("k", "q3"));
+  got = collect(*listener);
+  REQUIRE(got.size() == 1);  // queue q2 is watched, q3 is not
+  CHECK(got[0].id == in_q2);
+  CHECK(store->complete(
+            worker, {Outcome{watched, 1, Outcome::Kind::completed}, Outcome{other, 1, Outcome::Kind::completed}}) == 2);
+  got = collect(*listener);
+  REQUIRE(got.size() == 1);
+  CHECK((got[0].id == watched && got[0].state == "completed"));
+  // The watch is rewritten as streams come and go: now every queue.
+  store->register_event_listener("apid-1", "h", 1, everything, 30s);
+  store->insert(job("k", "q3"));
+  CHECK(collect(*listener).size() == 1);
 }

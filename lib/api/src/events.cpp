@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "taskq/core/json.hpp"
@@ -111,6 +112,7 @@ struct EventHub::State {
   std::unordered_map<JobId, std::vector<JobSub>> by_job;
   std::map<std::string, Group> groups;
   bool registered = false;
+  EventWatch watch;  // as last written to the listener row
   Steady::time_point renew_at{}, empty_since{}, poll_at{}, keep_alive_at{};
   bool resync = false;  // a new connection: notifications may have been missed
 
@@ -346,11 +348,36 @@ void EventHub::run() {
     batch.clear();
   };
 
-  auto register_listener = [&](Store& store, std::size_t streams) {
-    store.register_event_listener(options_.listener_name, options_.host, options_.pid, static_cast<int>(streams),
-                                  options_.listener_ttl);
-    if (!s.registered) spdlog::info("event hub: announcing job events ({} stream(s) open)", streams);
+  // What the streams (and those about to open) follow: written to the listener row whenever it
+  // changes, so the database announces exactly that.
+  auto watch_of = [&](const std::vector<std::pair<std::shared_ptr<StreamSink>, StreamRequest>>& pending) {
+    EventWatch w;
+    std::set<JobId> jobs;
+    std::set<std::string> queues;
+    for (auto& [id, subs] : s.by_job) jobs.insert(id);
+    for (auto& [key, g] : s.groups) {
+      if (g.queues.empty()) w.all_queues = true;
+      queues.insert(g.queues.begin(), g.queues.end());
+    }
+    for (const auto& [sink, req] : pending) {
+      if (req.job)
+        jobs.insert(*req.job);
+      else if (req.queues.empty())
+        w.all_queues = true;
+      else
+        queues.insert(req.queues.begin(), req.queues.end());
+    }
+    w.jobs.assign(jobs.begin(), jobs.end());
+    if (!w.all_queues) w.queues.assign(queues.begin(), queues.end());
+    w.streams = static_cast<int>(count_streams() + pending.size());
+    return w;
+  };
+
+  auto register_listener = [&](Store& store, const EventWatch& w) {
+    store.register_event_listener(options_.listener_name, options_.host, options_.pid, w, options_.listener_ttl);
+    if (!s.registered) spdlog::info("event hub: announcing job events ({} stream(s) open)", w.streams);
     s.registered = true;
+    s.watch = w;
     s.renew_at = Steady::now() + options_.listener_ttl / 3;
   };
 
@@ -373,14 +400,20 @@ void EventHub::run() {
     const bool need_db = !batch.empty() || count_streams() > 0 || s.registered;
     const bool ok = !need_db || link.with([&](Store& store) {
       if (!batch.empty()) {
-        register_listener(store, count_streams() + batch.size());
+        // Watched before the jobs' current state is read: no change falls in between.
+        register_listener(store, watch_of(batch));
         admit(store, batch);
       }
       const auto n = count_streams();
       const auto now = Steady::now();
+      const auto w = watch_of({});
+      const bool changed = w.jobs != s.watch.jobs || w.queues != s.watch.queues || w.all_queues != s.watch.all_queues ||
+                           w.streams != s.watch.streams;
       if (n > 0) {
         s.empty_since = now;
-        if (!s.registered || now >= s.renew_at) register_listener(store, n);
+        if (!s.registered || changed || now >= s.renew_at) register_listener(store, w);
+      } else if (s.registered && changed) {
+        register_listener(store, w);  // watching nothing until the linger is over
       } else if (s.registered && now - s.empty_since >= options_.linger) {
         store.unregister_event_listener(options_.listener_name);
         s.registered = false;

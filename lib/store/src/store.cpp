@@ -1202,15 +1202,24 @@ std::vector<Notification> Store::wait_notifications(Duration timeout, int wake_f
   }
 }
 
-void Store::register_event_listener(const std::string& name, const std::string& host, int pid, int streams,
+void Store::register_event_listener(const std::string& name, const std::string& host, int pid, const EventWatch& watch,
                                     Duration ttl) {
   try {
+    std::vector<std::int64_t> jobs(watch.jobs.begin(), watch.jobs.end());
+    // One statement: the listener row, then its followed jobs brought to exactly `jobs`.
+    static const std::string text =
+        "WITH l AS (INSERT INTO {schema}.event_listeners (name, host, pid, streams, queues, all_queues, expires_at) "
+        "  VALUES ($1, $2, $3, $4, $6::text[], $7, now() + $8::bigint * interval '1 microsecond') "
+        "  ON CONFLICT (name) DO UPDATE SET streams = EXCLUDED.streams, queues = EXCLUDED.queues, "
+        "  all_queues = EXCLUDED.all_queues, updated_at = now(), expires_at = EXCLUDED.expires_at RETURNING name), "
+        "gone AS (DELETE FROM {schema}.event_watched_jobs w WHERE w.listener = $1 "
+        "  AND w.job_id NOT IN (SELECT unnest($5::bigint[]))), "
+        "added AS (INSERT INTO {schema}.event_watched_jobs (job_id, listener) "
+        "  SELECT j, l.name FROM l, unnest($5::bigint[]) j ON CONFLICT DO NOTHING) "
+        "SELECT count(*) FROM l";
     pqxx::nontransaction tx(*impl_->conn);
-    tx.exec_params(impl_->sql("INSERT INTO {schema}.event_listeners (name, host, pid, streams, expires_at) "
-                              "VALUES ($1, $2, $3, $4, now() + $5::bigint * interval '1 microsecond') "
-                              "ON CONFLICT (name) DO UPDATE SET streams = EXCLUDED.streams, "
-                              "expires_at = EXCLUDED.expires_at"),
-                   name, host, pid, streams, ttl.count());
+    tx.exec_params(impl_->sql(text), name, host, pid, watch.streams, sql::int_array(jobs),
+                   sql::text_array(watch.queues), watch.all_queues, ttl.count());
   } catch (...) {
     impl_->fail("register event listener " + name);
   }

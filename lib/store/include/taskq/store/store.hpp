@@ -189,6 +189,14 @@ struct PeriodicInfo {
   std::optional<Timestamp> paused_at;
 };
 
+/// What an event listener's streams follow (see Store::register_event_listener).
+struct EventWatch {
+  std::vector<JobId> jobs;
+  std::vector<std::string> queues;
+  bool all_queues = false;
+  int streams = 0;
+};
+
 struct WorkerRegistration {
   std::string host{};
   int pid = 0;
@@ -316,10 +324,11 @@ class Store {
   void listen(const std::vector<std::string>& events);
   std::vector<Notification> wait_notifications(Duration timeout, int wake_fd = -1);
 
-  /// Registers (or renews) an event listener: while a live row exists, every change of a job's
-  /// state, attempt or progress is announced on "<schema>_events". The row expires after `ttl`
-  /// unless renewed, so a killed listener stops the announcements by itself.
-  void register_event_listener(const std::string& name, const std::string& host, int pid, int streams, Duration ttl);
+  /// Registers (or renews) an event listener: while its row lives, changes of the jobs and queues
+  /// it watches (every queue with `watch.all_queues`) are announced on "<schema>_events". The row
+  /// expires after `ttl` unless renewed, so a killed listener stops the announcements by itself.
+  void register_event_listener(const std::string& name, const std::string& host, int pid, const EventWatch& watch,
+                               Duration ttl);
   /// Removes the listener's row (no-op when absent).
   void unregister_event_listener(const std::string& name);
   /// Whether job events are being announced now (some listener is registered and live).
