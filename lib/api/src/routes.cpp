@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "taskq/core/json.hpp"
+#include "taskq/core/text.hpp"
 
 namespace taskq::api {
 
@@ -34,18 +35,6 @@ std::optional<std::string> percent_decode(std::string_view text) {
 
 namespace {
 
-std::vector<std::string> split(std::string_view text, char sep) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (;;) {
-    const auto pos = text.find(sep, start);
-    out.emplace_back(text.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start));
-    if (pos == std::string_view::npos) break;
-    start = pos + 1;
-  }
-  return out;
-}
-
 // name -> values, in order; a malformed escape is a 400.
 std::optional<std::multimap<std::string, std::string>> parse_query(std::string_view query) {
   std::multimap<std::string, std::string> out;
@@ -53,8 +42,8 @@ std::optional<std::multimap<std::string, std::string>> parse_query(std::string_v
   for (const auto& pair : split(query, '&')) {
     if (pair.empty()) continue;
     const auto eq = pair.find('=');
-    auto k = percent_decode(std::string_view(pair).substr(0, eq));
-    auto v = percent_decode(eq == std::string::npos ? std::string_view{} : std::string_view(pair).substr(eq + 1));
+    auto k = percent_decode(pair.substr(0, eq));
+    auto v = percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
     if (!k || !v) return std::nullopt;
     out.emplace(std::move(*k), std::move(*v));
   }
@@ -250,7 +239,7 @@ Routed list_route(const Request& req) {
   try {
     for (const auto& [k, v] : *q) {
       if (k == "queue") {
-        for (auto& part : split(v, ',')) f.queues.push_back(part);
+        for (const auto part : split(v, ',')) f.queues.emplace_back(part);
       } else if (k == "state") {
         for (const auto s : parse_job_states(v)) f.states.push_back(s);
       } else if (k == "kind") {
@@ -305,7 +294,7 @@ Response get_answer(JobId id, const Job* job) {
 Routed route(const Request& req, const RouteContext& ctx) {
   const Authenticator& auth = ctx.auth;
   std::vector<std::string> seg;
-  for (auto& s : split(req.path, '/'))
+  for (const auto s : split(req.path, '/'))
     if (!s.empty()) {
       auto d = percent_decode(s);
       if (!d) return answer("unmatched", error_response(400, "malformed_path", "the path has a malformed % escape"));
@@ -438,9 +427,9 @@ Routed route(const Request& req, const RouteContext& ctx) {
     try {
       for (const auto& [k, v] : *q) {
         if (k != "queue") throw Error(Errc::invalid_input, k + ": unknown query parameter (known: queue)");
-        for (auto& part : split(v, ',')) {
+        for (const auto part : split(v, ',')) {
           validate_name("queue", part);
-          stream.queues.push_back(part);
+          stream.queues.emplace_back(part);
         }
       }
     } catch (const Error& e) {

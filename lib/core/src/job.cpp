@@ -3,6 +3,7 @@
 #include "taskq/core/json.hpp"
 
 #include "taskq/core/error.hpp"
+#include "taskq/core/text.hpp"
 
 namespace taskq {
 namespace {
@@ -65,18 +66,12 @@ JobState parse_job_state(std::string_view text) {
 
 std::vector<JobState> parse_job_states(std::string_view comma_list) {
   std::vector<JobState> out;
-  std::size_t pos = 0;
-  while (pos <= comma_list.size()) {
-    const std::size_t comma = comma_list.find(',', pos);
-    const std::string_view item =
-        comma_list.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+  for (const auto item : split(comma_list, ',')) {
     if (item.empty()) throw Error(Errc::invalid_input, "empty state in list '" + std::string(comma_list) + "'");
     const JobState s = parse_job_state(item);
     bool seen = false;
     for (JobState o : out) seen = seen || o == s;
     if (!seen) out.push_back(s);
-    if (comma == std::string_view::npos) break;
-    pos = comma + 1;
   }
   return out;
 }

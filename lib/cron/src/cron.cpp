@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "taskq/core/error.hpp"
+#include "taskq/core/text.hpp"
 
 namespace taskq::cron {
 namespace {
@@ -28,17 +29,6 @@ constexpr FieldSpec hour_spec{"hour", 0, 23, nullptr};
 constexpr FieldSpec day_spec{"day-of-month", 1, 31, nullptr};
 constexpr FieldSpec month_spec{"month", 1, 12, month_names};
 constexpr FieldSpec weekday_spec{"day-of-week", 0, 7, day_names};  // 7 = Sunday
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  std::size_t start = 0;
-  for (;;) {
-    const auto pos = s.find(sep, start);
-    out.push_back(s.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start));
-    if (pos == std::string_view::npos) return out;
-    start = pos + 1;
-  }
-}
 
 class FieldParser {
  public:
