@@ -8,7 +8,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${BUILD_DIR:-$root/build/release}/bench/taskq_worker_bench
-[[ -x $bin ]] || { echo "peer.sh: $bin not built (cmake --preset release && cmake --build --preset release)" >&2; exit 1; }
+[[ -x $bin ]] || { echo "peer.sh: $bin not built (cmake --preset release -DTASKQ_BUILD_TESTS=ON && cmake --build --preset release)" >&2; exit 1; }
 : "${PGURL:?PGURL is required}"
 exec "$bin" peer --url "$PGURL" --n "${N:-20000}" --lat-n "${LAT_N:-200}" --lat-rate "${LAT_RATE:-50}" \
   --concurrency "${CONCURRENCY:-1000}" --delete-completed "${DELETE_COMPLETED:-0}"
