@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
 
   taskq::api::ApiOptions options;
   options.store = {config.database.url, config.database.schema, config.database.connect_timeout, "taskq-apid"};
+  options.store.session = config.database.session(taskq::Program::apid);
   options.config = config.api;
   options.limits.max_args_bytes = config.jobs.max_args_bytes;
   options.version = TASKQ_VERSION;

@@ -15,6 +15,8 @@ int exit_code_for(Errc code) {
       return exit_not_found;
     case Errc::conflict:
       return exit_conflict;
+    case Errc::locked:
+      return exit_locked;
     case Errc::timeout:
       return exit_timeout;
     case Errc::unavailable:
@@ -50,6 +52,7 @@ Client& Context::client() {
     options.store.schema = c.database.schema;
     options.store.connect_timeout = c.database.connect_timeout;
     options.store.application_name = "taskctl";
+    options.store.session = c.database.session(Program::taskctl);
     options.limits.max_args_bytes = c.jobs.max_args_bytes;
     client_ = Client::connect(options);
   }

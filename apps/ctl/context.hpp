@@ -31,6 +31,7 @@ inline constexpr int exit_usage = 2;
 inline constexpr int exit_not_found = 3;
 inline constexpr int exit_conflict = 4;
 inline constexpr int exit_timeout = 5;
+inline constexpr int exit_locked = 6;  // another session held a lock (database.lock_timeout): try again
 inline constexpr int exit_unavailable = 69;
 
 int exit_code_for(Errc code);

@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", ctx.globals.quiet, "Print only data: no progress or hints on stderr");
   app.footer(
       "Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 not found,\n"
-      "4 conflict or invalid state, 5 timeout, 69 database unavailable or not migrated.\n"
+      "4 conflict or invalid state, 5 timeout, 6 locked by another session (try again),\n"
+      "69 database unavailable or not migrated.\n"
       "See man taskctl for every command.");
 
   add_migrate(app, ctx);

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
 
   taskq::scheduler::SchedulerOptions options;
   options.store = {config.database.url, config.database.schema, config.database.connect_timeout, "taskq-schedulerd"};
+  options.store.session = config.database.session(taskq::Program::schedulerd);
   options.config = config.scheduler;
   options.limits.max_args_bytes = config.jobs.max_args_bytes;
   options.host = host_name();

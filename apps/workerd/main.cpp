@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
 
   taskq::WorkerOptions options;
   options.store = {config.database.url, config.database.schema, config.database.connect_timeout, "taskq-workerd"};
+  options.store.session = config.database.session(taskq::Program::workerd);
   options.worker = config.worker;
   options.kinds = config.kinds;
   options.version = TASKQ_VERSION;

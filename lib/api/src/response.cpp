@@ -35,6 +35,11 @@ std::optional<std::string> leading_field(const std::string& message) {
 
 }  // namespace
 
+Response retry_after(Response r, int seconds) {
+  r.headers.emplace_back("Retry-After", std::to_string(seconds));
+  return r;
+}
+
 Response from_error(const Error& e) {
   const std::string message = e.what();
   switch (e.code()) {
@@ -45,8 +50,10 @@ Response from_error(const Error& e) {
       return error_response(404, "not_found", message);
     case Errc::conflict:
       return error_response(409, "conflict", message);
+    case Errc::locked:
+      return retry_after(error_response(409, "locked", message), 1);
     case Errc::unavailable:
-      return error_response(503, "unavailable", message);
+      return retry_after(error_response(503, "unavailable", message), 1);
     case Errc::not_migrated:
       return error_response(503, "not_migrated", message);
     case Errc::timeout:

@@ -26,9 +26,11 @@ Response json_response(unsigned status, const boost::json::value& body);
 /// at fault, when one is.
 Response error_response(unsigned status, const std::string& code, const std::string& message,
                         const std::optional<std::string>& field = std::nullopt);
+/// Adds "Retry-After: seconds".
+Response retry_after(Response r, int seconds);
 /// An Error of the library as HTTP: invalid_input 422 (the field named when the message starts
-/// with it) or 400 for malformed JSON, not_found 404, conflict 409, unavailable and not_migrated
-/// 503, timeout 504, internal 500.
+/// with it) or 400 for malformed JSON, not_found 404, conflict 409, locked 409 (code "locked",
+/// Retry-After: 1), unavailable (Retry-After: 1) and not_migrated 503, timeout 504, internal 500.
 Response from_error(const Error& e);
 
 }  // namespace taskq::api

@@ -103,6 +103,36 @@ std::uint64_t get_size(const toml::node& n, const std::string& where, std::strin
   bad(where, key, "unknown unit in '" + text + "' (use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)");
 }
 
+// Session timeouts: PostgreSQL takes at most INT_MAX milliseconds; taskq documents 24h.
+constexpr Duration max_session_timeout = std::chrono::hours{24};
+
+Duration get_session_timeout(const toml::node& n, const std::string& where, std::string_view key) {
+  const Duration d = get_duration(n, where, key);
+  if (d > max_session_timeout) bad(where, key, "must be at most 24h (0 turns it off)");
+  if (d > Duration{} && d < std::chrono::milliseconds{1}) bad(where, key, "must be 0 (off) or at least 1ms");
+  return d;
+}
+
+// A duration for every program, or a table { apid = .., workerd = .., schedulerd = .., taskctl = .. }
+// whose missing keys keep their default.
+void get_per_program(PerProgram& out, const toml::node& n, const std::string& where, std::string_view key) {
+  if (!n.is_table()) {
+    const Duration d = get_session_timeout(n, where, key);
+    out = PerProgram{d, d, d, d};
+    return;
+  }
+  for (const auto& [k, v] : *n.as_table()) {
+    const std::string sub = std::string(key) + "." + std::string(k.str());
+    Duration* target = k.str() == "apid"         ? &out.apid
+                       : k.str() == "workerd"    ? &out.workerd
+                       : k.str() == "schedulerd" ? &out.schedulerd
+                       : k.str() == "taskctl"    ? &out.taskctl
+                                                 : nullptr;
+    if (!target) bad(where, sub, "unknown program (use apid, workerd, schedulerd, taskctl)");
+    *target = get_session_timeout(v, where, sub);
+  }
+}
+
 std::vector<std::pair<std::string, std::string>> get_string_table(const toml::node& n, const std::string& where,
                                                                   std::string_view key, bool env_names) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -131,6 +161,59 @@ const std::vector<KeyHandler>& handlers() {
         "How long to wait for a connection to PostgreSQL before giving up (whole seconds; at least 1s)."},
        [](Config& c, const toml::node& n, const std::string& w) {
          c.database.connect_timeout = get_duration(n, w, "database.connect_timeout");
+       }},
+      {{"database.statement_timeout", "duration or table",
+        "{ apid = \"10s\", workerd = \"30s\", schedulerd = \"1m\", taskctl = \"0s\" }",
+        "Longest one SQL statement may run before PostgreSQL cancels it (0s: no limit; at most 24h). One "
+        "duration for every program, or a table by program whose missing keys keep their default."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         get_per_program(c.database.statement_timeout, n, w, "database.statement_timeout");
+       }},
+      {{"database.lock_timeout", "duration or table",
+        "{ apid = \"2s\", workerd = \"2s\", schedulerd = \"5s\", taskctl = \"5s\" }",
+        "Longest a statement waits for a lock another session holds (a job row, a queue row) before it fails "
+        "with \"locked by another session; try again\" (0s: wait forever; at most 24h). Migrations ignore it."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         get_per_program(c.database.lock_timeout, n, w, "database.lock_timeout");
+       }},
+      {{"database.idle_in_transaction_timeout", "duration or table",
+        "{ apid = \"1m\", workerd = \"1m\", schedulerd = \"1m\", taskctl = \"0s\" }",
+        "PostgreSQL closes a session left idle inside an open transaction this long, releasing its locks "
+        "(idle_in_transaction_session_timeout; 0s: never; at most 24h)."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         get_per_program(c.database.idle_in_transaction_timeout, n, w, "database.idle_in_transaction_timeout");
+       }},
+      {{"database.keepalives", "boolean", "true",
+        "TCP keepalives on connections to PostgreSQL, so a peer that vanished (host down, network cut) is "
+        "noticed even by an idle connection."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.database.keepalives = get_bool(n, w, "database.keepalives");
+       }},
+      {{"database.keepalives_idle", "duration", "\"30s\"",
+        "Idle time before the first keepalive probe (whole seconds, 1s to 1h)."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.database.keepalives_idle = get_duration_at_least(n, w, "database.keepalives_idle", std::chrono::seconds{1}, "1s");
+         if (c.database.keepalives_idle > std::chrono::hours{1}) bad(w, "database.keepalives_idle", "must be at most 1h");
+       }},
+      {{"database.keepalives_interval", "duration", "\"10s\"",
+        "Time between unanswered keepalive probes (whole seconds, 1s to 1h)."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.database.keepalives_interval =
+             get_duration_at_least(n, w, "database.keepalives_interval", std::chrono::seconds{1}, "1s");
+         if (c.database.keepalives_interval > std::chrono::hours{1})
+           bad(w, "database.keepalives_interval", "must be at most 1h");
+       }},
+      {{"database.keepalives_count", "integer", "3",
+        "Unanswered keepalive probes after which the connection is dropped (1 to 100)."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.database.keepalives_count = static_cast<int>(get_int(n, w, "database.keepalives_count", 1, 100));
+       }},
+      {{"database.tcp_user_timeout", "duration", "\"30s\"",
+        "Longest data sent to PostgreSQL may stay unacknowledged before the connection is dropped "
+        "(tcp_user_timeout; 0s: the kernel's default; at most 1h)."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.database.tcp_user_timeout = get_duration(n, w, "database.tcp_user_timeout");
+         if (c.database.tcp_user_timeout > std::chrono::hours{1}) bad(w, "database.tcp_user_timeout", "must be at most 1h");
        }},
       {{"log.level", "string", "\"info\"", "Least severe level logged: trace, debug, info, warn, error, off."},
        [](Config& c, const toml::node& n, const std::string& w) { c.log.level = get_string(n, w, "log.level"); }},
@@ -272,6 +355,14 @@ const std::vector<KeyHandler>& handlers() {
         "the I/O threads."},
        [](Config& c, const toml::node& n, const std::string& w) {
          c.api.db_pool = static_cast<int>(get_int(n, w, "api.db_pool", 1, 256));
+       }},
+      {{"api.db_acquire_timeout", "duration", "\"1s\"",
+        "Longest a request waits for a free database connection (10ms to 1m); then it gets 503 with Retry-After. "
+        "/readyz answers 503 while the pool is stuck that long."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.api.db_acquire_timeout =
+             get_duration_at_least(n, w, "api.db_acquire_timeout", std::chrono::milliseconds{10}, "10ms");
+         if (c.api.db_acquire_timeout > std::chrono::minutes{1}) bad(w, "api.db_acquire_timeout", "must be at most 1m");
        }},
       {{"api.max_body", "size", "\"1MiB\"", "Largest request body; larger requests get 413."},
        [](Config& c, const toml::node& n, const std::string& w) { c.api.max_body = get_size(n, w, "api.max_body"); }},
@@ -546,6 +637,33 @@ ApiToken parse_token(const toml::node& node, std::size_t index, std::string_view
 }
 
 }  // namespace
+
+Duration PerProgram::of(Program p) const {
+  switch (p) {
+    case Program::apid:
+      return apid;
+    case Program::workerd:
+      return workerd;
+    case Program::schedulerd:
+      return schedulerd;
+    case Program::taskctl:
+      return taskctl;
+  }
+  return Duration{};
+}
+
+SessionSettings DatabaseConfig::session(Program program) const {
+  SessionSettings s;
+  s.statement_timeout = statement_timeout.of(program);
+  s.lock_timeout = lock_timeout.of(program);
+  s.idle_in_transaction_timeout = idle_in_transaction_timeout.of(program);
+  s.keepalives = keepalives;
+  s.keepalives_idle = keepalives_idle;
+  s.keepalives_interval = keepalives_interval;
+  s.keepalives_count = keepalives_count;
+  s.tcp_user_timeout = tcp_user_timeout;
+  return s;
+}
 
 const std::vector<ConfigKey>& api_table_keys() {
   static const std::vector<ConfigKey> keys = {

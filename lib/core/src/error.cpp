@@ -10,6 +10,8 @@ const char* to_string(Errc code) noexcept {
       return "not_found";
     case Errc::conflict:
       return "conflict";
+    case Errc::locked:
+      return "locked";
     case Errc::timeout:
       return "timeout";
     case Errc::unavailable:
@@ -20,6 +22,10 @@ const char* to_string(Errc code) noexcept {
       return "internal";
   }
   return "internal";
+}
+
+bool is_transient(const Error& e) noexcept {
+  return e.code() == Errc::unavailable || e.code() == Errc::locked || e.code() == Errc::timeout;
 }
 
 }  // namespace taskq

@@ -1,8 +1,12 @@
 #include "taskq/db/connection.hpp"
 
+#include <libpq-fe.h>
+
 #include <cstdlib>
 #include <mutex>
 #include <pqxx/except>
+#include <utility>
+#include <vector>
 
 #include "taskq/core/error.hpp"
 
@@ -19,16 +23,39 @@ void set_session_environment() {
   });
 }
 
-void add_param(std::string& conninfo, std::string_view key, std::string_view value) {
-  if (conninfo.find(key) != std::string::npos) return;  // the user's own setting wins
-  const bool uri = conninfo.rfind("postgres://", 0) == 0 || conninfo.rfind("postgresql://", 0) == 0;
-  if (uri) {
-    conninfo += conninfo.find('?') == std::string::npos ? '?' : '&';
-    conninfo.append(key).append("=").append(value);
-  } else {
-    if (!conninfo.empty()) conninfo += ' ';
-    conninfo.append(key).append("=").append(value);
+// key=value with the value quoted for libpq ('...' with \ and ' escaped).
+void append_param(std::string& conninfo, std::string_view key, std::string_view value) {
+  if (!conninfo.empty()) conninfo += ' ';
+  conninfo.append(key).append("='");
+  for (char c : value) {
+    if (c == '\\' || c == '\'') conninfo += '\\';
+    conninfo += c;
   }
+  conninfo += '\'';
+}
+
+std::int64_t whole_ms(Duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+std::int64_t whole_seconds_at_least_1(Duration d) {
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+  return secs < 1 ? 1 : secs;
+}
+
+// Whether a libpq `options` value already sets the server parameter `name` ("-c name=..." or
+// "--name=...", '-' and '_' alike, as the server reads them).
+bool options_set(std::string_view options, std::string_view name) {
+  std::string norm(options);
+  for (char& c : norm)
+    if (c == '-') c = '_';
+  std::string key(name);
+  key += '=';
+  for (auto pos = norm.find(key); pos != std::string::npos; pos = norm.find(key, pos + 1))
+    if (pos == 0 || norm[pos - 1] == ' ' || (pos >= 2 && (norm.compare(pos - 2, 2, "__") == 0 ||
+                                                          norm.compare(pos - 2, 2, "_c") == 0)))
+      return true;
+  return false;
 }
 
 std::string one_line(std::string_view text) {
@@ -73,12 +100,64 @@ std::string redact_url(std::string_view url) {
   return out;
 }
 
+std::string session_conninfo(const DbOptions& o) {
+  // libpq parses the user's URL (URI or key=value, multi-host included); what it sets wins.
+  std::vector<std::pair<std::string, std::string>> given;
+  char* err = nullptr;
+  PQconninfoOption* parsed = ::PQconninfoParse(o.url.c_str(), &err);
+  if (!parsed) {
+    std::string why = err ? one_line(err) : "cannot be parsed";
+    ::PQfreemem(err);
+    throw Error(Errc::invalid_input, "database URL " + redact_url(o.url) + ": " + why);
+  }
+  for (PQconninfoOption* p = parsed; p->keyword; ++p)
+    if (p->val) given.emplace_back(p->keyword, p->val);
+  ::PQconninfoFree(parsed);
+  const auto has = [&](std::string_view key) {
+    for (const auto& [k, v] : given)
+      if (k == key) return true;
+    return false;
+  };
+  std::string user_options;
+  for (const auto& [k, v] : given)
+    if (k == "options") user_options = v;
+  if (!has("options"))
+    if (const char* env = std::getenv("PGOPTIONS"); env) user_options = env;  // `options` would replace it
+
+  std::string out;
+  for (const auto& [k, v] : given)
+    if (k != "options") append_param(out, k, v);
+  const auto add = [&](std::string_view key, const std::string& value) {
+    if (!has(key)) append_param(out, key, value);
+  };
+  add("connect_timeout", std::to_string(whole_seconds_at_least_1(o.connect_timeout)));
+  add("fallback_application_name", o.application_name);
+  const SessionSettings& s = o.session;
+  add("keepalives", s.keepalives ? "1" : "0");
+  if (s.keepalives) {
+    add("keepalives_idle", std::to_string(whole_seconds_at_least_1(s.keepalives_idle)));
+    add("keepalives_interval", std::to_string(whole_seconds_at_least_1(s.keepalives_interval)));
+    add("keepalives_count", std::to_string(s.keepalives_count));
+  }
+  add("tcp_user_timeout", std::to_string(whole_ms(s.tcp_user_timeout)));
+
+  std::string opts = user_options;
+  const auto set = [&](std::string_view name, const std::string& value) {
+    if (options_set(user_options, name)) return;
+    if (!opts.empty()) opts += ' ';
+    opts.append("-c ").append(name).append("=").append(value);
+  };
+  set("statement_timeout", std::to_string(whole_ms(s.statement_timeout)));
+  set("lock_timeout", std::to_string(whole_ms(s.lock_timeout)));
+  set("idle_in_transaction_session_timeout", std::to_string(whole_ms(s.idle_in_transaction_timeout)));
+  if (!o.synchronous_commit) set("synchronous_commit", "off");
+  append_param(out, "options", opts);
+  return out;
+}
+
 std::unique_ptr<pqxx::connection> connect(const DbOptions& options) {
   set_session_environment();
-  std::string conninfo = options.url;
-  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(options.connect_timeout).count();
-  add_param(conninfo, "connect_timeout", std::to_string(secs < 1 ? 1 : secs));
-  add_param(conninfo, "fallback_application_name", options.application_name);
+  const std::string conninfo = session_conninfo(options);
   try {
     return std::make_unique<pqxx::connection>(conninfo);
   } catch (const std::exception& e) {
@@ -144,6 +223,15 @@ void rethrow_as_error(std::string_view context, std::string_view schema) {
     if (state.rfind("22", 0) == 0 || state.rfind("23", 0) == 0) throw Error(Errc::invalid_input, ctx + ": " + msg);
     if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03")
       throw Error(Errc::unavailable, ctx + ": " + msg);
+    if (state == "55P03")
+      throw Error(Errc::locked, ctx + ": locked by another session (waited database.lock_timeout); try again");
+    if (state == "40P01" || state == "40001")
+      throw Error(Errc::locked, ctx + ": " + msg + " (with another session); try again");
+    if (state == "57014") {
+      if (msg.find("statement timeout") != std::string::npos)
+        throw Error(Errc::timeout, ctx + ": took longer than database.statement_timeout; try again");
+      throw Error(Errc::timeout, ctx + ": " + msg + "; try again");
+    }
     throw Error(Errc::internal, ctx + ": database error " + state + ": " + msg);
   } catch (const pqxx::in_doubt_error& e) {
     throw Error(Errc::unavailable,

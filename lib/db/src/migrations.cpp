@@ -51,6 +51,9 @@ std::vector<int> migrate(pqxx::connection& conn, std::string_view schema) {
   std::vector<int> applied;
   try {
     pqxx::work tx(conn);
+    // Migrators wait for each other (the advisory lock) and may rewrite large tables: the
+    // session's statement and lock timeouts do not apply to them.
+    tx.exec("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0");
     tx.exec_params(std::string(lock_sql), std::string(schema));
     tx.exec(with_schema(create_bookkeeping, schema));
     std::vector<int> done;

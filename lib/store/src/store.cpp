@@ -450,15 +450,8 @@ Store::~Store() = default;
 std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  impl->conn = db::connect({options.url, options.schema, options.connect_timeout, options.application_name});
-  if (!options.synchronous_commit) {
-    try {
-      pqxx::nontransaction tx(*impl->conn);
-      tx.exec("SET synchronous_commit = off");
-    } catch (...) {
-      db::rethrow_as_error("configure the session", options.schema);
-    }
-  }
+  impl->conn = db::connect({options.url, options.schema, options.connect_timeout, options.application_name,
+                             options.session, options.synchronous_commit});
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -753,7 +746,7 @@ std::vector<JobChange> Store::cancel(const std::vector<JobId>& ids, bool dry_run
     tx.commit();
     return changes;
   } catch (...) {
-    impl_->fail("cancel");
+    impl_->fail((ids.size() == 1 ? "cancel job " : "cancel jobs ") + id_list(ids));
   }
 }
 
@@ -783,7 +776,7 @@ std::vector<JobChange> Store::retry(const std::vector<JobId>& ids, bool dry_run)
     tx.commit();
     return changes;
   } catch (...) {
-    impl_->fail("retry");
+    impl_->fail((ids.size() == 1 ? "retry job " : "retry jobs ") + id_list(ids));
   }
 }
 
@@ -1024,7 +1017,10 @@ std::size_t Store::complete(std::int64_t worker_id, const std::vector<Outcome>& 
     }
     return applied;
   } catch (...) {
-    impl_->fail("complete jobs");
+    std::vector<JobId> ids;
+    ids.reserve(outcomes.size());
+    for (const auto& o : outcomes) ids.push_back(o.id);
+    impl_->fail((ids.size() == 1 ? "record the outcome of job " : "record the outcomes of jobs ") + id_list(ids));
   }
 }
 

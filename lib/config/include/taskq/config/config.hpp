@@ -11,14 +11,39 @@
 #include <vector>
 
 #include "taskq/core/job.hpp"
+#include "taskq/core/session.hpp"
 #include "taskq/core/time.hpp"
 
 namespace taskq {
+
+/// The programs sharing the config, for settings whose right value depends on what a program does.
+enum class Program { apid, workerd, schedulerd, taskctl };
+
+/// One duration per program ([database] statement_timeout, lock_timeout, ...). Zero: off.
+struct PerProgram {
+  Duration apid{}, workerd{}, schedulerd{}, taskctl{};
+  [[nodiscard]] Duration of(Program p) const;
+};
 
 struct DatabaseConfig {
   std::string url;  // libpq URL or key=value string; empty = libpq defaults (PGHOST, ...)
   std::string schema = "taskq";
   Duration connect_timeout = std::chrono::seconds{5};
+  // Session limits (see man taskq.toml for why each program gets its value).
+  PerProgram statement_timeout{std::chrono::seconds{10}, std::chrono::seconds{30}, std::chrono::minutes{1},
+                               Duration{}};
+  PerProgram lock_timeout{std::chrono::seconds{2}, std::chrono::seconds{2}, std::chrono::seconds{5},
+                          std::chrono::seconds{5}};
+  PerProgram idle_in_transaction_timeout{std::chrono::minutes{1}, std::chrono::minutes{1}, std::chrono::minutes{1},
+                                         Duration{}};
+  bool keepalives = true;
+  Duration keepalives_idle = std::chrono::seconds{30};
+  Duration keepalives_interval = std::chrono::seconds{10};
+  int keepalives_count = 3;
+  Duration tcp_user_timeout = std::chrono::seconds{30};
+
+  /// What `program`'s connections are told at connect time.
+  [[nodiscard]] SessionSettings session(Program program) const;
 };
 
 struct LogConfig {
@@ -121,6 +146,7 @@ struct ApiConfig {
   std::vector<std::string> listen{"127.0.0.1:8080"};  // host:port, [v6]:port
   int threads = 2;                                    // I/O threads
   int db_pool = 8;                                    // database connections (and their threads)
+  Duration db_acquire_timeout = std::chrono::seconds{1};  // longest a request waits for a connection: then 503
   std::uint64_t max_body = 1024 * 1024;
   Duration request_timeout = std::chrono::seconds{30};
   Duration shutdown_timeout = std::chrono::seconds{10};

@@ -10,13 +10,22 @@ enum class Errc {
   invalid_input,  // bad flags, JSON, durations, names, out-of-range values
   not_found,      // a job id that does not exist
   conflict,       // the job is in a state that does not allow the operation
-  timeout,        // a wait ran out of time
+  locked,         // another session holds a lock the operation needs (lock_timeout, deadlock): try again
+  timeout,        // a wait ran out of time (statement_timeout included)
   unavailable,    // the database cannot be reached
   not_migrated,   // the schema is missing or older than this build
   internal,       // anything else: a bug or an unexpected database error
 };
 
 const char* to_string(Errc code) noexcept;
+
+class Error;
+/// True for failures that say nothing about the data and go away by themselves: the database is
+/// unreachable (unavailable), a lock it needed was held by another session (locked), or a
+/// statement ran out of time (timeout). A caller that must not lose work holds it and tries
+/// again; anything else (invalid_input, conflict, ...) is final for the data it was given.
+/// (lib/db decides the category of each database error: see db::rethrow_as_error.)
+bool is_transient(const Error& e) noexcept;
 
 class Error : public std::runtime_error {
  public:

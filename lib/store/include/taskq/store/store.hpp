@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "taskq/core/job.hpp"
+#include "taskq/core/session.hpp"
 #include "taskq/core/time.hpp"
 
 namespace taskq {
@@ -29,6 +30,9 @@ struct StoreOptions {
   // for writes whose loss in a server crash is harmless, such as claims: a lost claim puts the
   // job back to available, and at-least-once delivery already allows it to run again.
   bool synchronous_commit = true;
+  // Statement, lock and idle-in-transaction timeouts, keepalives: set in the startup packet.
+  // (Defaults here are all off but keepalives; programs take theirs from DatabaseConfig::session.)
+  SessionSettings session{};
 };
 
 struct MigrationInfo {
