@@ -102,7 +102,11 @@ int main(int argc, char** argv) {
                                         : taskq::Duration{std::chrono::seconds{1}};
   for (;;) {
     const auto sig = taskq::daemon::wait_signal(tick);
-    if (watchdog && server.healthy(std::chrono::seconds{30})) taskq::daemon::notify_watchdog();
+    // Fed only while the I/O loop turns and database work moves: a pool whose every connection
+    // has been busy for a watchdog interval without one finishing is stuck (each statement is
+    // bounded by database.statement_timeout), and systemd restarts it.
+    if (watchdog && server.healthy(std::chrono::seconds{30}) && server.db_moving(*watchdog))
+      taskq::daemon::notify_watchdog();
     if (!sig) continue;
     if (*sig == taskq::daemon::Signal::reload) {
       try {

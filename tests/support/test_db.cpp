@@ -5,6 +5,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <optional>
 #include <pqxx/pqxx>
 #include <random>
 
@@ -62,6 +63,31 @@ void TestSchema::exec(const std::string& sql) const {
   tx.exec("SET LOCAL search_path TO " + name_);
   tx.exec(sql);
   tx.commit();
+}
+
+struct HeldLock::Impl {
+  pqxx::connection conn;
+  std::optional<pqxx::work> tx;
+  explicit Impl(const std::string& url) : conn(url) {}
+};
+
+HeldLock::HeldLock(const TestSchema& db, const std::string& sql) : impl_(std::make_unique<Impl>(db.url())) {
+  impl_->tx.emplace(impl_->conn);
+  impl_->tx->exec("SET LOCAL search_path TO " + db.name());
+  impl_->tx->exec(sql);
+}
+
+HeldLock::~HeldLock() {
+  release();
+}
+
+void HeldLock::release() {
+  if (!impl_->tx) return;
+  try {
+    impl_->tx->abort();
+  } catch (...) {
+  }
+  impl_->tx.reset();
 }
 
 }  // namespace taskq::test

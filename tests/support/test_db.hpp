@@ -32,4 +32,21 @@ class TestSchema {
   std::string name_;
 };
 
+/// A session of its own that runs `sql` (say "SELECT 1 FROM jobs WHERE id = 42 FOR UPDATE") in a
+/// transaction it keeps open, holding the locks it took until release() or destruction: the
+/// forgotten psql session of an operator.
+class HeldLock {
+ public:
+  HeldLock(const TestSchema& db, const std::string& sql);
+  ~HeldLock();
+  HeldLock(const HeldLock&) = delete;
+  HeldLock& operator=(const HeldLock&) = delete;
+  /// Ends the transaction (rollback), releasing the locks. Idempotent.
+  void release();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace taskq::test

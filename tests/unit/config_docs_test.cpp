@@ -152,6 +152,17 @@ TEST_CASE("the sample config loads and equals the defaults", "[config][docs]") {
   CHECK(loaded.database.url == defaults.database.url);
   CHECK(loaded.database.schema == defaults.database.schema);
   CHECK(loaded.database.connect_timeout == defaults.database.connect_timeout);
+  for (auto p : {Program::apid, Program::workerd, Program::schedulerd, Program::taskctl}) {
+    const auto a = loaded.database.session(p), b = defaults.database.session(p);
+    CHECK(a.statement_timeout == b.statement_timeout);
+    CHECK(a.lock_timeout == b.lock_timeout);
+    CHECK(a.idle_in_transaction_timeout == b.idle_in_transaction_timeout);
+    CHECK(a.keepalives == b.keepalives);
+    CHECK(a.keepalives_idle == b.keepalives_idle);
+    CHECK(a.keepalives_interval == b.keepalives_interval);
+    CHECK(a.keepalives_count == b.keepalives_count);
+    CHECK(a.tcp_user_timeout == b.tcp_user_timeout);
+  }
   CHECK(loaded.log.level == defaults.log.level);
   CHECK(loaded.log.format == defaults.log.format);
   CHECK(loaded.jobs.max_args_bytes == defaults.jobs.max_args_bytes);
@@ -177,6 +188,7 @@ TEST_CASE("the sample config loads and equals the defaults", "[config][docs]") {
   CHECK(loaded.api.listen == defaults.api.listen);
   CHECK(loaded.api.threads == defaults.api.threads);
   CHECK(loaded.api.db_pool == defaults.api.db_pool);
+  CHECK(loaded.api.db_acquire_timeout == defaults.api.db_acquire_timeout);
   CHECK(loaded.api.max_body == defaults.api.max_body);
   CHECK(loaded.api.request_timeout == defaults.api.request_timeout);
   CHECK(loaded.api.shutdown_timeout == defaults.api.shutdown_timeout);

@@ -2,14 +2,90 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
 namespace taskq::api {
 
-DbPool::DbPool(ClientOptions options, int size, EnqueueAnswer answer, GetAnswer get_answer)
-    : options_(std::move(options)), answer_(std::move(answer)), get_answer_(std::move(get_answer)) {
+DbPool::DbPool(ClientOptions options, int size, Duration acquire_timeout, EnqueueAnswer answer, GetAnswer get_answer)
+    : options_(std::move(options)),
+      answer_(std::move(answer)),
+      get_answer_(std::move(get_answer)),
+      last_change_(Clock::now()),
+      size_(size),
+      max_lockers_(std::max(1, size / 2)),
+      acquire_timeout_(acquire_timeout) {
   for (int i = 0; i < size; ++i) threads_.emplace_back([this, i] { run(i); });
+  reaper_ = std::thread([this] { reap(); });
+}
+
+Response DbPool::busy(Duration acquire_timeout) {
+  return retry_after(error_response(503, "busy",
+                                    "no database connection was free within api.db_acquire_timeout (" +
+                                        format_duration(acquire_timeout) + "); try again"),
+                     1);
+}
+
+Duration DbPool::stalled_for() const {
+  std::lock_guard lk(mu_);
+  if (busy_ < size_) return Duration{};
+  return std::chrono::duration_cast<Duration>(Clock::now() - last_change_);
+}
+
+void DbPool::took() {
+  ++busy_;
+  last_change_ = Clock::now();
+}
+
+void DbPool::finished() {
+  --busy_;
+  last_change_ = Clock::now();
+}
+
+std::deque<DbPool::Item>::iterator DbPool::next_task() {
+  const bool lockers_full = lockers_running_ >= max_lockers_;
+  for (auto it = queue_.begin(); it != queue_.end(); ++it)
+    if (!it->may_lock || !lockers_full) return it;
+  return queue_.end();
+}
+
+// Answers every request that has waited acquire_timeout for a connection, then sleeps until the
+// next one would.
+void DbPool::reap() {
+  std::unique_lock lk(mu_);
+  while (!stopping_) {
+    const auto now = Clock::now();
+    const auto limit = std::chrono::duration_cast<Clock::duration>(acquire_timeout_);
+    std::vector<Done> expired;
+    auto next = now + limit;
+    const auto sweep = [&](auto& items) {
+      for (auto it = items.begin(); it != items.end();) {
+        if (now - it->queued >= limit) {
+          expired.push_back(std::move(it->done));
+          it = items.erase(it);
+        } else {
+          next = std::min(next, it->queued + limit);
+          ++it;
+        }
+      }
+    };
+    sweep(queue_);
+    sweep(enqueues_);
+    sweep(gets_);
+    if (!expired.empty()) {
+      lk.unlock();
+      refused_.fetch_add(static_cast<std::int64_t>(expired.size()));
+      spdlog::warn(
+          "db pool: {} request(s) found no free connection within {} ({} connections, all busy); answered "
+          "503",
+          expired.size(), format_duration(acquire_timeout_), size_);
+      for (auto& done : expired) done(busy(acquire_timeout_));
+      lk.lock();
+      continue;
+    }
+    reaper_cv_.wait_until(lk, next);
+  }
 }
 
 DbPool::~DbPool() {
@@ -20,10 +96,10 @@ void DbPool::check_connect() {
   Client::connect(options_)->store().require_current_schema();
 }
 
-void DbPool::submit(Task task, Done done) {
+void DbPool::submit(Task task, Done done, bool may_lock) {
   {
     std::lock_guard lk(mu_);
-    queue_.push_back({std::move(task), std::move(done)});
+    queue_.push_back({std::move(task), std::move(done), may_lock, Clock::now()});
   }
   cv_.notify_one();
 }
@@ -32,7 +108,7 @@ void DbPool::submit_enqueue(EnqueueParams job, Done done) {
   bool wake = false;
   {
     std::lock_guard lk(mu_);
-    enqueues_.push_back({std::move(job), std::move(done)});
+    enqueues_.push_back({std::move(job), std::move(done), Clock::now()});
     wake = groups_running_ < max_groups_at_once;
   }
   if (wake) cv_.notify_one();
@@ -42,7 +118,7 @@ void DbPool::submit_get(JobId id, Done done) {
   bool wake = false;
   {
     std::lock_guard lk(mu_);
-    gets_.push_back({id, std::move(done)});
+    gets_.push_back({id, std::move(done), Clock::now()});
     // While a read group runs, the next one starts when it ends; waking a thread now would
     // only have it find the slot taken.
     wake = reads_running_ < max_reads_at_once;
@@ -70,7 +146,7 @@ void DbPool::run_group(Client& client, std::vector<EnqueueItem>& group, bool& lo
   }
   for (auto& g : group) {
     if (lost) {
-      g.done(error_response(503, "unavailable", "PostgreSQL is unreachable; try again"));
+      g.done(retry_after(error_response(503, "unavailable", "PostgreSQL is unreachable; try again"), 1));
       continue;
     }
     try {
@@ -89,6 +165,8 @@ void DbPool::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  reaper_cv_.notify_all();
+  if (reaper_.joinable()) reaper_.join();
   for (auto& t : threads_) t.join();
 }
 
@@ -99,7 +177,9 @@ void DbPool::run(int index) {
   bool down_logged = false;
   ClientOptions options = options_;
   options.store.application_name = (options_.store.application_name + " db" + std::to_string(index)).substr(0, 63);
-  const auto unavailable = [] { return error_response(503, "unavailable", "PostgreSQL is unreachable; try again"); };
+  const auto unavailable = [] {
+    return retry_after(error_response(503, "unavailable", "PostgreSQL is unreachable; try again"), 1);
+  };
   for (;;) {
     Item item;
     std::vector<EnqueueItem> group;
@@ -108,10 +188,13 @@ void DbPool::run(int index) {
       std::unique_lock lk(mu_);
       auto group_ready = [&] { return !enqueues_.empty() && groups_running_ < max_groups_at_once; };
       auto reads_ready = [&] { return !gets_.empty() && reads_running_ < max_reads_at_once; };
+      auto task_ready = [&] { return next_task() != queue_.end(); };
       cv_.wait(lk, [&] {
-        return !queue_.empty() || reads_ready() || group_ready() || (stopping_ && enqueues_.empty() && gets_.empty());
+        return task_ready() || reads_ready() || group_ready() ||
+               (stopping_ && queue_.empty() && enqueues_.empty() && gets_.empty());
       });
-      if (queue_.empty() && !reads_ready() && !group_ready()) return;  // stopping, and all is done
+      if (!task_ready() && !reads_ready() && !group_ready()) return;  // stopping, and all is done
+      took();
       if (reads_ready()) {
         ++reads_running_;
         while (!gets_.empty() && reads.size() < max_group) {
@@ -125,8 +208,10 @@ void DbPool::run(int index) {
           enqueues_.pop_front();
         }
       } else {
-        item = std::move(queue_.front());
-        queue_.pop_front();
+        const auto it = next_task();
+        item = std::move(*it);
+        queue_.erase(it);
+        if (item.may_lock) ++lockers_running_;
       }
     }
     if (!client && std::chrono::steady_clock::now() >= next_attempt) {
@@ -165,6 +250,7 @@ void DbPool::run(int index) {
       {
         std::lock_guard lk(mu_);
         --reads_running_;
+        finished();
       }
       cv_.notify_one();  // the next read group, or other work, if any waits
       continue;
@@ -180,6 +266,7 @@ void DbPool::run(int index) {
       {
         std::lock_guard lk(mu_);
         --groups_running_;
+        finished();
       }
       cv_.notify_one();  // the next group, or other work, if any waits
       continue;
@@ -199,6 +286,12 @@ void DbPool::run(int index) {
       }
     }
     item.done(std::move(r));
+    {
+      std::lock_guard lk(mu_);
+      if (item.may_lock) --lockers_running_;
+      finished();
+    }
+    cv_.notify_one();  // a locker waiting for its share, if any
   }
 }
 

@@ -2,6 +2,16 @@
 // The database side of taskq-apid: `size` threads, each with its own connection (a Client),
 // taking work from one queue, so database calls never block the I/O threads. A connection lost
 // is reopened on the next task (with backoff); meanwhile tasks answer 503.
+//
+// No request waits on the pool for long, whatever a database session does: a task that finds
+// no free connection within `acquire_timeout` is answered 503 "busy" with Retry-After by the
+// reaper thread; tasks that may wait on a row lock (cancel, retry, pause, resume: `may_lock`)
+// run on at most half the connections (at least one), so a locked job or queue row never takes
+// the connections that reads and enqueues need; and each statement is bounded by the session's
+// statement and lock timeouts (database.*_timeout). stalled_for() tells /readyz and the systemd
+// watchdog when every connection has been busy without one finishing.
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -24,7 +34,7 @@ class DbPool {
 
   /// `answer` turns an enqueue's result into its response, `get_answer` a job (or none) into
   /// the response to GET /v1/jobs/{id}.
-  DbPool(ClientOptions options, int size, EnqueueAnswer answer, GetAnswer get_answer);
+  DbPool(ClientOptions options, int size, Duration acquire_timeout, EnqueueAnswer answer, GetAnswer get_answer);
   ~DbPool();
   DbPool(const DbPool&) = delete;
   DbPool& operator=(const DbPool&) = delete;
@@ -32,7 +42,8 @@ class DbPool {
   /// Opens one connection now, or throws Error(unavailable) (start-up fails fast).
   void check_connect();
   /// Runs `task` on a pool thread; `done` gets its response there (errors become responses).
-  void submit(Task task, Done done);
+  /// `may_lock`: the task may wait on a row lock (it runs on at most max_lockers() connections).
+  void submit(Task task, Done done, bool may_lock = false);
   /// Enqueues one validated job. Jobs waiting together are grouped: one transaction, one INSERT
   /// and one commit for up to max_group of them (the group commit that lets concurrent single
   /// POSTs beat one commit per job). A group that fails as a whole is retried job by job, so one
@@ -50,24 +61,48 @@ class DbPool {
   /// Lets queued tasks finish, then stops the threads. Idempotent.
   void stop();
 
+  /// How long every connection has been busy without one finishing a task (zero while one is
+  /// free: an idle pool is healthy).
+  [[nodiscard]] Duration stalled_for() const;
+  [[nodiscard]] int size() const noexcept { return size_; }
+  [[nodiscard]] int max_lockers() const noexcept { return max_lockers_; }
+  [[nodiscard]] Duration acquire_timeout() const noexcept { return acquire_timeout_; }
+  /// Requests answered 503 "busy" since the start (no connection within acquire_timeout).
+  [[nodiscard]] std::int64_t refused_busy() const noexcept { return refused_.load(); }
+
+  /// The answer to a request that found no free connection in time.
+  static Response busy(Duration acquire_timeout);
+
  private:
+  using Clock = std::chrono::steady_clock;
   struct Item {
     Task task;
     Done done;
+    bool may_lock = false;
+    Clock::time_point queued{};
   };
   struct EnqueueItem {
     EnqueueParams job;
     Done done;
+    Clock::time_point queued{};
   };
   struct GetItem {
     JobId id;
     Done done;
+    Clock::time_point queued{};
   };
   void run(int index);
   void run_group(Client& client, std::vector<EnqueueItem>& group, bool& lost);
+  void reap();
+  // The first task of queue_ that may start now (lockers only while fewer than max_lockers_
+  // run), or queue_.end(). Under mu_.
+  std::deque<Item>::iterator next_task();
+  // A thread starts or ends a piece of work (under mu_).
+  void took();
+  void finished();
 
   ClientOptions options_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;
   std::deque<EnqueueItem> enqueues_;
@@ -76,7 +111,16 @@ class DbPool {
   GetAnswer get_answer_;
   int groups_running_ = 0;
   int reads_running_ = 0;
+  int lockers_running_ = 0;
+  int busy_ = 0;                   // threads working on something
+  Clock::time_point last_change_;  // a thread took or finished work
   bool stopping_ = false;
+  int size_;
+  int max_lockers_;
+  Duration acquire_timeout_;
+  std::atomic<std::int64_t> refused_{0};
+  std::condition_variable reaper_cv_;
+  std::thread reaper_;
   std::vector<std::thread> threads_;
 };
 

@@ -310,6 +310,15 @@ Routed route(const Request& req, const RouteContext& ctx) {
   }
   if (seg.size() == 1 && seg[0] == "readyz") {
     if (!get) return answer("GET /readyz", method_not_allowed("GET"));
+    // A stuck pool is told on the I/O thread: a probe queued behind it would not be answered.
+    if (ctx.pool && ctx.pool->stalled_for() >= ctx.pool->acquire_timeout())
+      return answer("GET /readyz", retry_after(error_response(503, "not_ready",
+                                                              "all " + std::to_string(ctx.pool->size()) +
+                                                                  " database connections have been busy for " +
+                                                                  format_duration(ctx.pool->stalled_for()) +
+                                                                  " without one finishing (api.db_acquire_timeout is " +
+                                                                  format_duration(ctx.pool->acquire_timeout()) + ")"),
+                                               1));
     Routed out;
     out.route = "GET /readyz";
     out.task = [](Client& c) {
@@ -382,6 +391,7 @@ Routed route(const Request& req, const RouteContext& ctx) {
       if (!id) return answer(name, error_response(404, "not_found", "no such job: '" + seg[2] + "' is not a job id"));
       Routed out;
       out.route = name;
+      out.may_lock = true;
       out.task = [id = *id, cancel](Client& c) {
         const auto changes = cancel ? c.cancel({id}, false) : c.retry({id}, false);
         return json_response(200, change_json(changes.at(0)));
@@ -410,6 +420,7 @@ Routed route(const Request& req, const RouteContext& ctx) {
     }
     Routed out;
     out.route = name;
+    out.may_lock = true;
     out.task = [q = seg[2], pause](Client& c) {
       const auto changes = pause ? c.pause({q}) : c.resume({q});
       return json_response(200, json::object{{"queue", q}, {"paused", pause}, {"changed", changes.at(0).changed}});

@@ -34,6 +34,7 @@ struct Routed {
   std::optional<JobId> get;              // or: a job id for the pool's grouped read
   std::optional<StreamRequest> stream;   // or: an event stream for the hub
   unsigned ok_status = 200;              // what the task answers on success (for metrics)
+  bool may_lock = false;                 // the task may wait on a row lock (DbPool::submit)
 };
 
 /// What routes need besides the request; owned by the server, alive while it runs.
@@ -45,6 +46,7 @@ struct RouteContext {
   std::string version;
   bool metrics_auth = false;
   const EventHub* events = nullptr;
+  const DbPool* pool = nullptr;  // /readyz reports a stuck pool
 };
 
 Routed route(const Request& request, const RouteContext& ctx);

@@ -236,7 +236,7 @@ class Session : public StreamSink, public std::enable_shared_from_this<Session<S
     else if (routed.get)
       server_.pool->submit_get(*routed.get, std::move(done));
     else
-      server_.pool->submit(std::move(routed.task), std::move(done));
+      server_.pool->submit(std::move(routed.task), std::move(done), routed.may_lock);
   }
 
   void begin() {
@@ -446,10 +446,11 @@ void Server::start() {
     h.listener_name = h.host + " " + std::to_string(h.pid) + " " + request_id("");
     d.hub = std::make_unique<EventHub>(std::move(h));
   }
+  d.pool = std::make_unique<DbPool>(ClientOptions{d.o.store, d.o.limits}, d.o.config.db_pool,
+                                    d.o.config.db_acquire_timeout, enqueue_answer, get_answer);
   d.routes = std::make_unique<RouteContext>(
       RouteContext{*d.auth, d.o.limits, d.metrics, d.in_flight, d.o.version, d.o.config.metrics_auth, d.hub.get()});
-  d.pool =
-      std::make_unique<DbPool>(ClientOptions{d.o.store, d.o.limits}, d.o.config.db_pool, enqueue_answer, get_answer);
+  d.routes->pool = d.pool.get();
   d.pool->check_connect();
   tcp::resolver resolver(d.ioc);
   for (const auto& address : d.o.config.listen) {
@@ -518,6 +519,10 @@ std::vector<std::string> Server::endpoints() const {
 bool Server::healthy(Duration max_stall) const {
   return steady_ns() - impl_->loop_round.load() <
          std::chrono::duration_cast<std::chrono::nanoseconds>(max_stall).count();
+}
+
+bool Server::db_moving(Duration max_stall) const {
+  return !impl_->pool || impl_->pool->stalled_for() < max_stall;
 }
 
 }  // namespace taskq::api

@@ -192,8 +192,10 @@ const std::vector<KeyHandler>& handlers() {
       {{"database.keepalives_idle", "duration", "\"30s\"",
         "Idle time before the first keepalive probe (whole seconds, 1s to 1h)."},
        [](Config& c, const toml::node& n, const std::string& w) {
-         c.database.keepalives_idle = get_duration_at_least(n, w, "database.keepalives_idle", std::chrono::seconds{1}, "1s");
-         if (c.database.keepalives_idle > std::chrono::hours{1}) bad(w, "database.keepalives_idle", "must be at most 1h");
+         c.database.keepalives_idle =
+             get_duration_at_least(n, w, "database.keepalives_idle", std::chrono::seconds{1}, "1s");
+         if (c.database.keepalives_idle > std::chrono::hours{1})
+           bad(w, "database.keepalives_idle", "must be at most 1h");
        }},
       {{"database.keepalives_interval", "duration", "\"10s\"",
         "Time between unanswered keepalive probes (whole seconds, 1s to 1h)."},
@@ -213,7 +215,8 @@ const std::vector<KeyHandler>& handlers() {
         "(tcp_user_timeout; 0s: the kernel's default; at most 1h)."},
        [](Config& c, const toml::node& n, const std::string& w) {
          c.database.tcp_user_timeout = get_duration(n, w, "database.tcp_user_timeout");
-         if (c.database.tcp_user_timeout > std::chrono::hours{1}) bad(w, "database.tcp_user_timeout", "must be at most 1h");
+         if (c.database.tcp_user_timeout > std::chrono::hours{1})
+           bad(w, "database.tcp_user_timeout", "must be at most 1h");
        }},
       {{"log.level", "string", "\"info\"", "Least severe level logged: trace, debug, info, warn, error, off."},
        [](Config& c, const toml::node& n, const std::string& w) { c.log.level = get_string(n, w, "log.level"); }},

@@ -52,8 +52,8 @@ bool options_set(std::string_view options, std::string_view name) {
   std::string key(name);
   key += '=';
   for (auto pos = norm.find(key); pos != std::string::npos; pos = norm.find(key, pos + 1))
-    if (pos == 0 || norm[pos - 1] == ' ' || (pos >= 2 && (norm.compare(pos - 2, 2, "__") == 0 ||
-                                                          norm.compare(pos - 2, 2, "_c") == 0)))
+    if (pos == 0 || norm[pos - 1] == ' ' ||
+        (pos >= 2 && (norm.compare(pos - 2, 2, "__") == 0 || norm.compare(pos - 2, 2, "_c") == 0)))
       return true;
   return false;
 }

@@ -65,7 +65,10 @@ bool DbLink::with(const std::function<void(Store&)>& f) {
     } else if (e.what() != last_error_) {
       // Not a connection problem (a bug, a dropped schema, ...): say so once per distinct message.
       last_error_ = e.what();
-      spdlog::error("{}: {}", role_, e.what());
+      if (is_transient(e))
+        spdlog::warn("{}: {}", role_, e.what());  // a lock or statement timeout: retried next round
+      else
+        spdlog::error("{}: {}", role_, e.what());
     }
     return false;
   } catch (const std::exception& e) {

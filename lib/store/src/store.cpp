@@ -451,7 +451,7 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->conn = db::connect({options.url, options.schema, options.connect_timeout, options.application_name,
-                             options.session, options.synchronous_commit});
+                            options.session, options.synchronous_commit});
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 

@@ -45,6 +45,9 @@ class Server {
   [[nodiscard]] std::vector<std::string> endpoints() const;
   /// The I/O loop went round within `max_stall` (for the systemd watchdog).
   [[nodiscard]] bool healthy(Duration max_stall) const;
+  /// Database work moves: some connection is free, or one finished a task within `max_stall`
+  /// (an idle pool moves). The systemd watchdog is fed only while it does.
+  [[nodiscard]] bool db_moving(Duration max_stall) const;
 
  private:
   struct Impl;

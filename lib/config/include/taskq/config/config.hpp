@@ -30,8 +30,7 @@ struct DatabaseConfig {
   std::string schema = "taskq";
   Duration connect_timeout = std::chrono::seconds{5};
   // Session limits (see man taskq.toml for why each program gets its value).
-  PerProgram statement_timeout{std::chrono::seconds{10}, std::chrono::seconds{30}, std::chrono::minutes{1},
-                               Duration{}};
+  PerProgram statement_timeout{std::chrono::seconds{10}, std::chrono::seconds{30}, std::chrono::minutes{1}, Duration{}};
   PerProgram lock_timeout{std::chrono::seconds{2}, std::chrono::seconds{2}, std::chrono::seconds{5},
                           std::chrono::seconds{5}};
   PerProgram idle_in_transaction_timeout{std::chrono::minutes{1}, std::chrono::minutes{1}, std::chrono::minutes{1},
@@ -143,9 +142,9 @@ struct ApiTls {
 
 /// [api]: taskq-apid, the HTTP/JSON API.
 struct ApiConfig {
-  std::vector<std::string> listen{"127.0.0.1:8080"};  // host:port, [v6]:port
-  int threads = 2;                                    // I/O threads
-  int db_pool = 8;                                    // database connections (and their threads)
+  std::vector<std::string> listen{"127.0.0.1:8080"};      // host:port, [v6]:port
+  int threads = 2;                                        // I/O threads
+  int db_pool = 8;                                        // database connections (and their threads)
   Duration db_acquire_timeout = std::chrono::seconds{1};  // longest a request waits for a connection: then 503
   std::uint64_t max_body = 1024 * 1024;
   Duration request_timeout = std::chrono::seconds{30};

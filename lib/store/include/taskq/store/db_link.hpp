@@ -18,13 +18,17 @@ class DbLink {
 
   /// Runs `f` with a connected store. Returns false when the database is unreachable (the
   /// connection is dropped and reopened on a later call, once the backoff allows) or when `f`
-  /// failed otherwise (logged). Errors never escape.
+  /// failed otherwise (logged once per distinct message: a lock or statement timeout as a
+  /// warning, since the caller's next round retries it; anything else as an error). Errors
+  /// never escape.
   bool with(const std::function<void(Store&)>& f);
 
   /// Connects now or throws (used at start, where failing fast is right).
   void connect_or_throw();
 
   [[nodiscard]] bool connected() const noexcept { return store_ != nullptr; }
+  /// The role named in logs ("taskq/w3 completer").
+  [[nodiscard]] const std::string& role() const noexcept { return role_; }
   /// How long until the next reconnect attempt is allowed (zero when connected).
   [[nodiscard]] Duration retry_in() const;
 
