@@ -77,9 +77,9 @@ void DbPool::reap() {
       lk.unlock();
       refused_.fetch_add(static_cast<std::int64_t>(expired.size()));
       spdlog::warn(
-          "db pool: {} request(s) found no free connection within {} ({} connections, all busy); answered "
-          "503",
-          expired.size(), format_duration(acquire_timeout_), size_);
+          "db pool: {} request(s) waited {} for a database connection ({} in all, at most {} for cancel, "
+          "retry, pause and resume); answered 503 busy",
+          expired.size(), format_duration(acquire_timeout_), size_, max_lockers_);
       for (auto& done : expired) done(busy(acquire_timeout_));
       lk.lock();
       continue;

@@ -210,7 +210,8 @@ bool Completer::flush() {
     // A locked job row (or a statement timeout): find which outcomes can be written now.
     spdlog::warn("{}: {}; writing the {} outcome(s) one by one", link_.role(), error->what(), batch.size());
     if (write_one_by_one(batch, progress)) return true;
-  } else if (r == Attempt::failed) {
+  } else if (r == Attempt::failed && error->what() != last_error_) {
+    last_error_ = error->what();  // logged once per distinct message: the batch is retried often
     spdlog::error("{}: {}", link_.role(), error->what());
   }
   std::lock_guard lock(mu_);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -71,6 +72,7 @@ class Completer {
   std::unordered_map<JobId, ProgressUpdate> progress_;
   std::vector<Held> held_;  // completer thread only; its size is mirrored in held_count_
   std::atomic<std::size_t> held_count_{0};
+  std::string last_error_;  // completer thread only
   std::jthread thread_;
 };
 
