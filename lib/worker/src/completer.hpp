@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "taskq/core/error.hpp"
 #include "taskq/store/db_link.hpp"
 #include "taskq/store/store.hpp"
 
