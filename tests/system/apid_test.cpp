@@ -540,14 +540,15 @@ TEST_CASE("apid: SIGTERM lets an in-flight request finish, then exits 0", "[apid
   TestSchema db;
   Apid api(db);
   const auto id = json(api.post("/v1/jobs", R"({"kind": "k"})").body).at("id").to_number<long long>();
-  // Another session holds the job's row for a while, so the cancel below waits on its lock.
+  // Another session holds the job's row for a while (less than apid's lock_timeout, 2s), so the cancel
+  // below waits on its lock.
   DaemonProcess locker("/usr/bin/psql", {db.url(), "-XAtq", "-c",
                                          "BEGIN; SELECT id FROM " + db.name() + ".jobs WHERE id = " +
-                                             std::to_string(id) + " FOR UPDATE; SELECT pg_sleep(4); COMMIT;"});
+                                             std::to_string(id) + " FOR UPDATE; SELECT pg_sleep(1.5); COMMIT;"});
   REQUIRE(wait_until(
       [&] {
         return db.scalar(
-                   "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' AND "
+                   "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1.5)%' AND "
                    "state = 'active' AND pid <> pg_backend_pid()") == "1";
       },
       10s));

@@ -290,7 +290,7 @@ TEST_CASE("taskctl cancel of a locked job exits 6 within lock_timeout, and works
   CHECK(job_field(db, id, "state") == "cancelled");
 }
 
-TEST_CASE("workerd: the outcome of a locked job is held and lands after the lock goes; others are not held up",
+TEST_CASE("workerd: the outcome of a locked job is held and lands after the lock goes, others are not held up",
           "[workerd][locks]") {
   TestSchema db;
   TempFile config(database_section(db) +
