@@ -5,7 +5,7 @@
 namespace taskq::worker {
 
 Completer::Completer(std::string role, StoreOptions options, std::int64_t worker_id, bool delete_completed,
-                     std::function<void(const std::vector<Outcome>&)> written)
+                     std::function<void(const std::vector<Outcome>&, std::size_t applied)> written)
     : link_(std::move(role), std::move(options)),
       worker_id_(worker_id),
       delete_completed_(delete_completed),
@@ -55,14 +55,15 @@ bool Completer::flush() {
     progress_.clear();
   }
   if (batch.empty() && progress.empty()) return true;
+  std::size_t applied = 0;
   const bool ok = link_.with([&](Store& store) {
     // Progress first: an outcome in the same flush ends the job, and progress of an ended job
     // would not apply anyway.
     store.set_progress(worker_id_, progress);
-    store.complete(worker_id_, batch, delete_completed_);
+    applied = store.complete(worker_id_, batch, delete_completed_);
   });
   if (ok) {
-    if (written_ && !batch.empty()) written_(batch);
+    if (written_ && !batch.empty()) written_(batch, applied);
     return true;
   }
   std::lock_guard lock(mu_);
