@@ -11,7 +11,7 @@
 #include <queue>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
+#include <set>
 
 #include "completer.hpp"
 #include "executor.hpp"
@@ -77,7 +77,9 @@ struct Worker::Impl {
   std::priority_queue<Steady::time_point, std::vector<Steady::time_point>, std::greater<>> dues;
 
   std::mutex owned_mu;
-  std::unordered_set<JobId> owned;  // claimed and outcome not yet written
+  // Claimed and outcome not yet written, by (job id, attempt): a job claimed again while an
+  // earlier attempt's outcome is still pending is two entries.
+  std::set<std::pair<JobId, int>> owned;
   bool orphan_check = false;        // fetcher thread only
   bool recheck_cancels = false;     // listener thread only: after a reconnect
   // An outcome was refused: the listener checks at once which runs are no longer this worker's.
@@ -161,7 +163,7 @@ struct Worker::Impl {
     {
       std::lock_guard lock(owned_mu);
       for (const auto& o : written) {
-        owned.erase(o.id);
+        owned.erase({o.id, o.attempt});
         if (o.run_at) due_at.push_back(*o.run_at);
       }
     }
@@ -212,7 +214,7 @@ struct Worker::Impl {
           if (jobs.empty()) continue;
           {
             std::lock_guard lock(owned_mu);
-            for (const auto& j : jobs) owned.insert(j.id);
+            for (const auto& j : jobs) owned.emplace(j.id, j.attempt);
           }
           q.in_flight.fetch_add(static_cast<int>(jobs.size()), std::memory_order_acq_rel);
           n_claimed += static_cast<std::int64_t>(jobs.size());
@@ -264,7 +266,7 @@ struct Worker::Impl {
     {
       std::lock_guard lock(owned_mu);
       for (const auto& [id, attempt] : running)
-        if (!owned.count(id)) orphans.push_back({id, attempt, Outcome::Kind::returned});
+        if (!owned.count({id, attempt})) orphans.push_back({id, attempt, Outcome::Kind::returned});
     }
     if (orphans.empty()) return;
     spdlog::warn("fetcher: {} job(s) claimed before the connection was lost were never received; returning them",
