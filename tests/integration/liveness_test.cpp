@@ -6,15 +6,20 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <thread>
 
+#include "daemon_process.hpp"
 #include "taskq/core/error.hpp"
+#include "taskq/worker/worker.hpp"
 #include "test_db.hpp"
 
 using namespace taskq;
 using namespace std::chrono_literals;
 using taskq::test::TestSchema;
+using taskq::test::wait_until;
 
 namespace {
 
@@ -313,4 +318,39 @@ TEST_CASE("batch enqueues sharing unique keys in opposite orders never deadlock"
   INFO("rounds: " << rounds << "\n" << all);
   CHECK(errors.empty());
   CHECK(s.scalar("SELECT count(*) FROM jobs") == std::to_string(rounds * n));
+}
+
+TEST_CASE("a worker stops a run whose job was taken from it at its next heartbeat", "[worker][liveness]") {
+  TestSchema s;
+  auto store = s.open();
+  WorkerOptions o;
+  o.store = s.options();
+  o.worker.queues = {{"default", 2}};
+  o.worker.poll_interval = 50ms;
+  o.worker.heartbeat_interval = 100ms;
+  o.version = "test";
+  Worker w(o);
+  std::atomic<int> stopped{0};
+  w.register_handler("block", [&](JobContext& ctx) {
+    // Runs until the worker asks it to stop.
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock lock(m);
+    cv.wait(lock, ctx.stop, [] { return false; });
+    ++stopped;
+    return HandlerResult{};
+  });
+  w.start();
+  EnqueueParams p;
+  p.kind = "block";
+  const auto id = store->insert(p).job.id;
+  const auto sid = std::to_string(id);
+  REQUIRE(wait_until([&] { return w.stats().running == 1; }, 10s));
+  REQUIRE(s.scalar("SELECT state FROM jobs WHERE id = " + sid) == "running");
+  // As a rescue would: the job leaves this worker while it runs here.
+  s.exec("UPDATE jobs SET state = 'scheduled', run_at = now() + interval '1 hour' WHERE id = " + sid);
+  REQUIRE(wait_until([&] { return stopped.load() == 1 && w.stats().running == 0; }, 5s));
+  // Its outcome is refused: the job stays as the rescue left it.
+  CHECK(s.scalar("SELECT state || ' ' || attempt FROM jobs WHERE id = " + sid) == "scheduled 1");
+  w.stop(1s);
 }
