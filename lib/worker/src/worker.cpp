@@ -9,9 +9,9 @@
 #include <condition_variable>
 #include <mutex>
 #include <queue>
+#include <set>
 #include <thread>
 #include <unordered_map>
-#include <set>
 
 #include "completer.hpp"
 #include "executor.hpp"
@@ -80,8 +80,8 @@ struct Worker::Impl {
   // Claimed and outcome not yet written, by (job id, attempt): a job claimed again while an
   // earlier attempt's outcome is still pending is two entries.
   std::set<std::pair<JobId, int>> owned;
-  bool orphan_check = false;        // fetcher thread only
-  bool recheck_cancels = false;     // listener thread only: after a reconnect
+  bool orphan_check = false;     // fetcher thread only
+  bool recheck_cancels = false;  // listener thread only: after a reconnect
   // An outcome was refused: the listener checks at once which runs are no longer this worker's.
   std::atomic<bool> recheck_owned{false};
   WorkerRegistration registration;  // what the heartbeat puts back if the row vanished
@@ -311,7 +311,7 @@ struct Worker::Impl {
       const bool recheck = recheck_owned.exchange(false);
       if (now >= next_heartbeat || recheck) {
         const bool beat = now >= next_heartbeat;
-        const bool ok = listen_link->with([&](Store& s) {
+        listen_link->with([&](Store& s) {
           if (beat && s.heartbeat(worker_id, registration))
             spdlog::warn(
                 "worker {}: its row in workers had vanished; registered again under the same id (the jobs it runs "
@@ -319,8 +319,8 @@ struct Worker::Impl {
                 worker_id);
           stop_lost_runs(s);
         });
+        // Unreachable: the next heartbeat checks again.
         if (beat) next_heartbeat = now + options.worker.heartbeat_interval;
-        if (!ok && recheck) recheck_owned.store(true);
       }
       if (now >= next_cancel_poll) {
         // Safety net for cancel notifications missed while disconnected.
