@@ -109,6 +109,10 @@ void add_rescue(CLI::App& app, Context& ctx) {
           t.print();
         }
         const std::string verb = o->dry_run ? "would rescue " : "rescued ";
+        if (!r.vanished_workers.empty())
+          std::cout << r.vanished_workers.size()
+                    << " worker(s) with running jobs but no row in workers: their jobs are rescued unless they "
+                       "heartbeat within the grace\n";
         if (r.dead_workers.empty())
           std::cout << "no dead workers (grace " << format_duration(grace) << ")\n";
         else if (r.jobs.empty())
@@ -124,8 +128,11 @@ void add_rescue(CLI::App& app, Context& ctx) {
             {"id", j.id}, {"queue", j.queue}, {"kind", j.kind}, {"from", "running"}, {"to", to_string(j.to)}});
       boost::json::array dead;
       for (auto id : r.dead_workers) dead.emplace_back(id);
+      boost::json::array vanished;
+      for (auto id : r.vanished_workers) vanished.emplace_back(id);
       print_json(boost::json::object{{"dry_run", o->dry_run},
                                      {"dead_workers", std::move(dead)},
+                                     {"vanished_workers", std::move(vanished)},
                                      {"jobs", std::move(jobs)},
                                      {"retry", retry},
                                      {"failed", failed},

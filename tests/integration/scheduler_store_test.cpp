@@ -2,6 +2,7 @@
 // step is fenced by the lease term in its own transaction (an old leader changes nothing), the
 // configured schedules are recorded with their job template, paused and triggered, and stuck
 // jobs are failed. Also the Scheduler service in-process: a second one takes over on stop().
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 
@@ -75,7 +76,12 @@ TEST_CASE("maintenance steps of an old leader change nothing, those of the curre
 
   CHECK(b->promote_due({}, 100, &t.fence) == 1);
   CHECK(b->prune_batch(1h, {JobState::completed}, 100, false, &t.fence) == 1);
-  // The stuck job's worker is not registered either: rescue takes both running jobs first.
+  // Neither job's worker is registered: rescue gives each a placeholder row first, then, once
+  // those are older than the grace, takes both running jobs.
+  const auto first = b->rescue(1s, 100, false, &t.fence);
+  CHECK(first.jobs.empty());
+  CHECK(first.vanished_workers == std::vector<std::int64_t>{998, 999});
+  s.exec("UPDATE workers SET heartbeat_at = now() - interval '1 minute'");
   const auto rescued = b->rescue(1s, 100, false, &t.fence);
   CHECK(rescued.jobs.size() == 2);
   CHECK(s.scalar("SELECT count(*) FROM jobs WHERE state = 'running'") == "0");
@@ -176,4 +182,49 @@ TEST_CASE("scheduler service: one leads, and on stop it resigns and the other ta
   REQUIRE(wait_until([&] { return s.scalar("SELECT count(*) FROM jobs") != count; }, 5s));
   CHECK(s.scalar("SELECT count(*) = count(DISTINCT unique_key) FROM jobs") == "t");
   CHECK(s.scalar("SELECT pid FROM leases") == "2");
+}
+
+namespace {
+
+// The real wall clock shifted by an amount a test can change: a local clock stepped by NTP.
+class ShiftedClock final : public Clock {
+ public:
+  [[nodiscard]] Timestamp now() const override { return SystemClock::instance().now() + Duration{shift.load()}; }
+  [[nodiscard]] std::chrono::steady_clock::time_point steady_now() const override {
+    return std::chrono::steady_clock::now();
+  }
+  std::atomic<std::int64_t> shift{0};  // microseconds
+};
+
+}  // namespace
+
+TEST_CASE("scheduler service: a step of the local clock during a term is followed (ticks keep firing)",
+          "[scheduler][service][clock]") {
+  TestSchema s;
+  ShiftedClock clock;
+  scheduler::SchedulerOptions o;
+  o.store = s.options();
+  o.store.application_name = "taskq-schedulerd";
+  o.config.lease_ttl = 900ms;  // renewed, and the database clock read again, every 300 ms
+  PeriodicConfig p;
+  p.name = "tick";
+  p.cron = "* * * * * *";
+  p.job.kind = "noop";
+  o.config.periodic.push_back(p);
+  o.host = "test";
+  o.pid = 1;
+  o.clock = &clock;
+  scheduler::Scheduler sched(o);
+  sched.start();
+  REQUIRE(wait_until([&] { return s.scalar("SELECT count(*) FROM jobs") != "0"; }, 5s));
+  // The local clock jumps an hour back. By the offset measured at the term's start, the
+  // database's time would now seem an hour earlier and no tick would fire for an hour.
+  clock.shift = std::chrono::duration_cast<Duration>(-1h).count();
+  const auto seen = s.scalar("SELECT count(*) FROM jobs");
+  REQUIRE(wait_until([&] { return std::stoi(s.scalar("SELECT count(*) FROM jobs")) >= std::stoi(seen) + 2; }, 5s));
+  CHECK(sched.leading_term() == 1);
+  // Each tick is enqueued for its own second, never ahead of the database's clock.
+  CHECK(s.scalar("SELECT count(*) = count(DISTINCT unique_key) FROM jobs") == "t");
+  CHECK(s.scalar("SELECT bool_and(created_at >= (metadata->>'tick')::timestamptz) FROM jobs") == "t");
+  sched.stop();
 }

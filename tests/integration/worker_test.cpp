@@ -218,8 +218,13 @@ TEST_CASE("rescue: jobs of dead and unregistered workers go back, live workers a
   CHECK(client.get(cancel)->state == JobState::cancelled);
   CHECK(client.get(kept)->state == JobState::running);
 
-  // A worker row that is gone: its running jobs are rescued too.
+  // A worker row that is gone: its running jobs are rescued too, once the worker has had a grace
+  // to heartbeat again (it gets a placeholder row meanwhile).
   s.exec("DELETE FROM workers WHERE id = " + std::to_string(live));
+  const auto vanished = client.rescue(std::chrono::seconds{30}, false);
+  CHECK(vanished.jobs.empty());
+  CHECK(vanished.vanished_workers == std::vector<std::int64_t>{live});
+  s.exec("UPDATE workers SET heartbeat_at = now() - interval '1 minute' WHERE id = " + std::to_string(live));
   const auto gone = client.rescue(std::chrono::seconds{30}, false);
   REQUIRE(gone.jobs.size() == 1);
   CHECK(client.get(kept)->errors.find("is no longer registered") != std::string::npos);

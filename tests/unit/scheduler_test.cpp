@@ -58,6 +58,22 @@ TEST_CASE("lease timer: acting until a tenth of the ttl before expiry, renewing 
   CHECK_FALSE(timer.valid_until().has_value());
 }
 
+TEST_CASE("database clock: the offset from the midpoint of the local readings, replaced by each new one",
+          "[scheduler][clock]") {
+  scheduler::DbClock c;
+  CHECK_FALSE(c.sampled());
+  CHECK(c.now(at("2026-01-01T00:00:00Z")) == at("2026-01-01T00:00:00Z"));
+  // Read between 10:00:00 and 10:00:00.2 local: the database said 10:00:05.1, so it is 5 s ahead.
+  c.sample(at("2026-01-01T10:00:00Z"), at("2026-01-01T10:00:05.1Z"), at("2026-01-01T10:00:00.2Z"));
+  CHECK(c.sampled());
+  CHECK(c.offset() == 5s);
+  CHECK(c.now(at("2026-01-01T11:00:00Z")) == at("2026-01-01T11:00:05Z"));
+  // The local clock was stepped back an hour during the term: the next reading follows it.
+  c.sample(at("2026-01-01T10:00:00Z"), at("2026-01-01T11:00:05Z"), at("2026-01-01T10:00:00Z"));
+  CHECK(c.offset() == 1h + 5s);
+  CHECK(c.now(at("2026-01-01T10:30:00Z")) == at("2026-01-01T11:30:05Z"));
+}
+
 TEST_CASE("tick plan: every due tick in order, then the next", "[scheduler][ticks]") {
   const auto every_second = cron::Expression::parse("* * * * * *");
   const auto plan =

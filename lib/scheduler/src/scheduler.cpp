@@ -148,9 +148,17 @@ struct Scheduler::Impl {
   std::unique_ptr<DbLink> lease_link, work_link;
   std::thread lease_thread, work_thread;
   bool started = false, stopped = false;
-  Duration db_offset{};  // database clock minus ours, measured at each term's start
+  DbClock db_clock;  // under mu: sampled at each term's start and at every lease acquire or renewal
 
-  explicit Impl(SchedulerOptions options) : o(std::move(options)), timer(o.config.lease_ttl) {}
+  explicit Impl(SchedulerOptions options)
+      : o(std::move(options)), timer(o.config.lease_ttl), clock(o.clock ? *o.clock : SystemClock::instance()) {}
+
+  const Clock& clock;  // the local wall clock
+
+  void sample_db_clock(Timestamp before, Timestamp db, Timestamp after) {
+    std::lock_guard lk(mu);
+    db_clock.sample(before, db, after);
+  }
 
   void wake_lease_thread() const {
     const std::uint64_t one = 1;
@@ -219,9 +227,12 @@ struct Scheduler::Impl {
       const auto now = steady::now();
       if (t != 0 && (now >= renewal_due || recheck_now)) {
         const auto sent = steady::now();
+        const Timestamp wall_before = clock.now();
         std::optional<Timestamp> renewed;
         const bool reached = lease_link->with([&](Store& s) { renewed = s.renew_lease(o.lease_name, holder, t, ttl); });
         if (reached && renewed) {
+          // The new expiry is the database's now() plus the ttl: a fresh reading of its clock.
+          sample_db_clock(wall_before, *renewed - ttl, clock.now());
           std::lock_guard lk(mu);
           timer.renewed(sent);
         } else if (reached) {
@@ -237,12 +248,14 @@ struct Scheduler::Impl {
         cv.notify_all();
       } else if (t == 0 && now >= next_try) {
         const auto sent = steady::now();
+        const Timestamp wall_before = clock.now();
         std::optional<Lease> got, current;
         const bool reached = lease_link->with([&](Store& s) {
           got = s.acquire_lease(o.lease_name, holder, ttl, o.host, o.pid);
           if (!got) current = s.lease(o.lease_name);
         });
         if (reached && got) {
+          sample_db_clock(wall_before, got->renewed_at, clock.now());
           become_leader(got->term, sent);
           logged_standby = false;
         } else {
@@ -313,21 +326,22 @@ struct Scheduler::Impl {
   }
 
   Timestamp db_now() const {
-    return std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now()) + db_offset;
+    const Timestamp local = clock.now();
+    std::lock_guard lk(mu);
+    return db_clock.now(local);
   }
 
   // A new term: record the configured schedules and learn what the last leader fired.
   bool begin_term(const LeaseFence& fence) {
     std::vector<PeriodicDef> defs;
-    const Timestamp wall = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
-    for (const auto& s : schedules)
-      defs.push_back(
-          {s.config.name, s.config.cron, s.config.timezone, s.config.job, s.expr.next_after(wall, s.config.timezone)});
     std::optional<std::vector<PeriodicInfo>> rows;
     const bool ok = work_link->with([&](Store& s) {
-      const auto before = std::chrono::system_clock::now();
+      const Timestamp before = clock.now();
       const Timestamp db = s.now();
-      db_offset = std::chrono::duration_cast<Duration>(db - before);
+      sample_db_clock(before, db, clock.now());
+      for (const auto& sched : schedules)
+        defs.push_back({sched.config.name, sched.config.cron, sched.config.timezone, sched.config.job,
+                        sched.expr.next_after(db, sched.config.timezone)});
       rows = s.sync_periodic(defs, fence);
     });
     if (!ok) return false;
@@ -413,6 +427,11 @@ struct Scheduler::Impl {
       for (int round = 0; round < 10 && ok && acting(fence.term); ++round) {
         RescueResult r;
         ok = work_link->with([&](Store& s) { r = s.rescue(c.worker_grace, 1000, false, &fence); });
+        for (const auto id : r.vanished_workers)
+          spdlog::warn(
+              "worker {} has running jobs but no row in workers (deleted?); they are rescued unless it heartbeats "
+              "within {}",
+              id, format_duration(c.worker_grace));
         for (const auto& j : r.jobs)
           spdlog::warn("rescued job {} (queue {}, kind {}): its worker is dead; now {}", j.id, j.queue, j.kind,
                        to_string(j.to));

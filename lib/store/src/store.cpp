@@ -14,6 +14,7 @@
 #include <set>
 
 #include "sql_text.hpp"
+#include "taskq/core/backoff.hpp"
 #include "taskq/core/error.hpp"
 #include "taskq/db/connection.hpp"
 #include "taskq/db/migrations.hpp"
@@ -113,19 +114,27 @@ constexpr std::string_view claim_sql =
 
 // Outcomes apply only to jobs still running for the reporting worker on the reported attempt (0:
 // any), so an outcome delivered twice, or after a rescue handed the job to another run, is a no-op.
+// Multi-row writes lock their rows in id order (the `locked` CTEs: SELECT ... ORDER BY id FOR
+// UPDATE), like cancel and retry do, so two of them never wait on each other in a cycle: a
+// `taskctl cancel --queue` racing a worker's outcome batch cannot deadlock.
 constexpr std::string_view complete_ok_sql =
-    "UPDATE {schema}.jobs j SET state = 'completed', finished_at = now() "
-    "FROM unnest($1::bigint[], $3::int[]) AS u(id, attempt) "
-    "WHERE j.id = u.id AND j.state = 'running' AND j.worker_id = $2 AND (u.attempt = 0 OR j.attempt = u.attempt)";
+    "WITH locked AS MATERIALIZED (SELECT j.id FROM {schema}.jobs j JOIN unnest($1::bigint[], $3::int[]) AS u(id, "
+    "attempt) "
+    "  ON j.id = u.id WHERE j.state = 'running' AND j.worker_id = $2 AND (u.attempt = 0 OR j.attempt = u.attempt) "
+    "  ORDER BY j.id FOR UPDATE OF j) "
+    "UPDATE {schema}.jobs j SET state = 'completed', finished_at = now() FROM locked l WHERE j.id = l.id";
 
 constexpr std::string_view complete_delete_sql =
-    "DELETE FROM {schema}.jobs j USING unnest($1::bigint[], $3::int[]) AS u(id, attempt) "
-    "WHERE j.id = u.id AND j.state = 'running' AND j.worker_id = $2 AND (u.attempt = 0 OR j.attempt = u.attempt)";
+    "WITH locked AS MATERIALIZED (SELECT j.id FROM {schema}.jobs j JOIN unnest($1::bigint[], $3::int[]) AS u(id, "
+    "attempt) "
+    "  ON j.id = u.id WHERE j.state = 'running' AND j.worker_id = $2 AND (u.attempt = 0 OR j.attempt = u.attempt) "
+    "  ORDER BY j.id FOR UPDATE OF j) "
+    "DELETE FROM {schema}.jobs j USING locked l WHERE j.id = l.id";
 
 constexpr std::string_view complete_general_sql =
     "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], "
     "  $7::int[], $8::int[]) AS u(id, outcome, run_at, error, result, attempt, max_attempts)), "
-    "decided AS (SELECT j.id, u.outcome, COALESCE(u.run_at, now()) AS run_at, u.error, u.result, "
+    "decided AS MATERIALIZED (SELECT j.id, u.outcome, COALESCE(u.run_at, now()) AS run_at, u.error, u.result, "
     "  COALESCE(u.max_attempts, j.max_attempts) AS max_attempts, "
     "  CASE WHEN u.outcome IN ('completed', 'failed', 'cancelled') THEN u.outcome "
     "       WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled' "
@@ -133,7 +142,7 @@ constexpr std::string_view complete_general_sql =
     "       WHEN COALESCE(u.run_at, now()) <= now() THEN 'available' "
     "       ELSE 'scheduled' END AS new_state "
     "  FROM {schema}.jobs j JOIN u ON u.id = j.id WHERE j.state = 'running' AND j.worker_id = $6 "
-    "  AND (u.attempt = 0 OR j.attempt = u.attempt)), "
+    "  AND (u.attempt = 0 OR j.attempt = u.attempt) ORDER BY j.id FOR UPDATE OF j), "
     "done AS (UPDATE {schema}.jobs j SET state = d.new_state, "
     "  finished_at = CASE WHEN d.new_state IN ('completed', 'failed', 'cancelled') THEN now() END, "
     "  run_at = CASE WHEN d.new_state IN ('available', 'scheduled') THEN d.run_at ELSE j.run_at END, "
@@ -149,35 +158,58 @@ constexpr std::string_view complete_general_sql =
     "     FROM (SELECT DISTINCT queue FROM done WHERE state = 'available') q) n)";
 
 constexpr std::string_view progress_sql =
-    "UPDATE {schema}.jobs j SET progress = u.progress "
-    "FROM unnest($1::bigint[], $2::int[], $3::jsonb[]) AS u(id, attempt, progress) "
-    "WHERE j.id = u.id AND j.state = 'running' AND j.worker_id = $4 AND (u.attempt = 0 OR j.attempt = u.attempt)";
+    "WITH locked AS MATERIALIZED (SELECT j.id, u.progress FROM {schema}.jobs j "
+    "  JOIN unnest($1::bigint[], $2::int[], $3::jsonb[]) AS u(id, attempt, progress) ON j.id = u.id "
+    "  WHERE j.state = 'running' AND j.worker_id = $4 AND (u.attempt = 0 OR j.attempt = u.attempt) "
+    "  ORDER BY j.id FOR UPDATE OF j) "
+    "UPDATE {schema}.jobs j SET progress = l.progress FROM locked l WHERE j.id = l.id";
+
+double backoff_cap_s() {
+  return std::chrono::duration<double>(backoff::cap).count();
+}
+
+// The next run time after a failed attempt on the default retry curve (taskq/core/backoff.hpp),
+// for the attempt in `attempt`; the curve's constants are parameters $p (exponent), $p+1 (cap in
+// seconds) and $p+2 (jitter fraction), bound by bind_backoff().
+std::string retry_at_sql(std::string_view attempt, int p) {
+  const auto n = [p](int k) { return "$" + std::to_string(p + k) + "::float8"; };
+  const std::string a(attempt);
+  return "now() + LEAST(LEAST(power(GREATEST(" + a + ", 1), " + n(0) + "), " + n(1) + ") * (1 + (2 * random() - 1) * " +
+         n(2) + "), " + n(1) + ") * interval '1 second'";
+}
 
 // Jobs of workers whose heartbeat stopped: a failed attempt ("worker lost"), then the default
-// backoff, failed when out of attempts, or cancelled when a cancel was requested.
-constexpr std::string_view rescue_sql =
-    "WITH lost AS (SELECT j.id, j.worker_id AS wid, w.host, w.pid, w.heartbeat_at FROM {schema}.jobs j "
-    "  LEFT JOIN {schema}.workers w ON w.id = j.worker_id "
-    "  WHERE j.state = 'running' AND (w.id IS NULL OR w.heartbeat_at < now() - $1::bigint * interval '1 microsecond') "
-    "  ORDER BY j.id LIMIT $2 FOR UPDATE OF j SKIP LOCKED), "
-    "decided AS (SELECT j.id, l.wid, l.host, l.pid, l.heartbeat_at, "
-    "  CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled' WHEN j.attempt >= j.max_attempts THEN 'failed' "
-    "       ELSE 'scheduled' END AS new_state "
-    "  FROM {schema}.jobs j JOIN lost l ON l.id = j.id), "
-    "done AS (UPDATE {schema}.jobs j SET state = d.new_state, "
-    "  finished_at = CASE WHEN d.new_state = 'scheduled' THEN NULL ELSE now() END, "
-    "  run_at = CASE WHEN d.new_state = 'scheduled' THEN now() + power(j.attempt, 4) * interval '1 second' "
-    "           ELSE j.run_at END, "
-    "  errors = COALESCE(j.errors, '[]') || jsonb_build_array(jsonb_build_object('at', now(), 'attempt', j.attempt, "
-    "    'message', CASE WHEN d.host IS NULL THEN format('worker lost: worker %s is no longer registered', d.wid) "
-    "      ELSE format('worker lost: worker %s (%s pid %s) last heartbeat at %s', d.wid, d.host, d.pid, "
-    "      to_char(d.heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) END)) "
-    "  FROM decided d WHERE j.id = d.id AND $3::bool = false "
-    "  RETURNING j.id, j.queue, j.kind, j.state) "
-    "SELECT id, queue, kind, state FROM done "
-    "UNION ALL SELECT d.id, j.queue, j.kind, d.new_state FROM decided d JOIN {schema}.jobs j ON j.id = d.id "
-    "  WHERE $3::bool "
-    "ORDER BY 1";
+// backoff, failed when out of attempts, or cancelled when a cancel was requested. $1 grace (us),
+// $2 limit, $3 dry run, $4.. the retry curve. A worker row with host '' and pid 0 is the
+// placeholder rescue() puts in for a worker whose row vanished while jobs still name it.
+const std::string& rescue_sql() {
+  static const std::string text =
+      "WITH lost AS (SELECT j.id, j.worker_id AS wid, w.host, w.pid, w.heartbeat_at FROM {schema}.jobs j "
+      "  JOIN {schema}.workers w ON w.id = j.worker_id "
+      "  WHERE j.state = 'running' AND w.heartbeat_at < now() - $1::bigint * interval '1 microsecond' "
+      "  ORDER BY j.id LIMIT $2 FOR UPDATE OF j SKIP LOCKED), "
+      "decided AS (SELECT j.id, l.wid, l.host, l.pid, l.heartbeat_at, "
+      "  CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled' WHEN j.attempt >= j.max_attempts THEN 'failed' "
+      "       ELSE 'scheduled' END AS new_state "
+      "  FROM {schema}.jobs j JOIN lost l ON l.id = j.id), "
+      "done AS (UPDATE {schema}.jobs j SET state = d.new_state, "
+      "  finished_at = CASE WHEN d.new_state = 'scheduled' THEN NULL ELSE now() END, "
+      "  run_at = CASE WHEN d.new_state = 'scheduled' THEN " +
+      retry_at_sql("j.attempt", 4) +
+      " ELSE j.run_at END, "
+      "  errors = COALESCE(j.errors, '[]') || jsonb_build_array(jsonb_build_object('at', now(), 'attempt', j.attempt, "
+      "    'message', CASE WHEN d.host = '' AND d.pid = 0 THEN format('worker lost: worker %s is no longer "
+      "registered (its row vanished and it did not heartbeat again within the grace)', d.wid) "
+      "      ELSE format('worker lost: worker %s (%s pid %s) last heartbeat at %s', d.wid, d.host, d.pid, "
+      "      to_char(d.heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) END)) "
+      "  FROM decided d WHERE j.id = d.id AND $3::bool = false "
+      "  RETURNING j.id, j.queue, j.kind, j.state) "
+      "SELECT id, queue, kind, state FROM done "
+      "UNION ALL SELECT d.id, j.queue, j.kind, d.new_state FROM decided d JOIN {schema}.jobs j ON j.id = d.id "
+      "  WHERE $3::bool "
+      "ORDER BY 1";
+  return text;
+}
 
 constexpr std::string_view promote_sql =
     "WITH due AS (SELECT id FROM {schema}.jobs WHERE state = 'scheduled' AND run_at <= now() "
@@ -562,8 +594,14 @@ std::vector<EnqueueResult> Store::insert_batch(const std::vector<EnqueueParams>&
     }
     pqxx::work tx(*impl_->conn);
     if (!plain.empty()) run_plain(tx);
+    // Unique jobs go in in key order (input order among equal keys): two batches sharing keys
+    // then wait on each other's keys in one order, never in a cycle.
+    std::vector<std::size_t> unique;
     for (std::size_t i = 0; i < jobs.size(); ++i)
-      if (jobs[i].unique_key) out[i] = impl_->insert_one(tx, jobs[i]);
+      if (jobs[i].unique_key) unique.push_back(i);
+    std::stable_sort(unique.begin(), unique.end(),
+                     [&](std::size_t a, std::size_t b) { return *jobs[a].unique_key < *jobs[b].unique_key; });
+    for (const auto i : unique) out[i] = impl_->insert_one(tx, jobs[i]);
     tx.commit();
     return out;
   } catch (const Error&) {
@@ -670,6 +708,9 @@ BulkInsertResult Store::insert_stream(const std::function<bool(EnqueueParams&)>&
       writer.reset();
     }
     tx.exec("SET LOCAL search_path TO DEFAULT");
+    // In key order, like insert_batch(), so concurrent streams sharing keys cannot deadlock.
+    std::stable_sort(unique_jobs.begin(), unique_jobs.end(),
+                     [](const EnqueueParams& a, const EnqueueParams& b) { return *a.unique_key < *b.unique_key; });
     for (const auto& u : unique_jobs) {
       if (impl_->insert_one(tx, u).duplicate)
         ++out.duplicates;
@@ -920,15 +961,47 @@ std::int64_t Store::register_worker(const WorkerRegistration& w) {
   }
 }
 
-void Store::heartbeat(std::int64_t worker_id) {
+bool Store::heartbeat(std::int64_t worker_id, const WorkerRegistration& w) {
   try {
-    pqxx::work tx(*impl_->conn);
-    auto r = tx.exec_params(impl_->sql("UPDATE {schema}.workers SET heartbeat_at = now() WHERE id = $1"), worker_id);
-    if (r.affected_rows() == 0)
-      throw Error(Errc::not_found, "worker " + std::to_string(worker_id) + " is no longer registered");
-    tx.commit();
+    // One statement: renew the row, or put it back under the same id when it vanished (deleted,
+    // or replaced by rescue()'s placeholder), so the jobs that name this worker stay its own.
+    // `prev` reads the row as it was before this statement.
+    static const std::string text =
+        "WITH prev AS (SELECT host, pid FROM {schema}.workers WHERE id = $1), "
+        "up AS (INSERT INTO {schema}.workers AS w (id, host, pid, queues, concurrency, version) "
+        "  OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4::text[], $5, $6) "
+        "  ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), host = excluded.host, pid = excluded.pid, "
+        "  queues = excluded.queues, concurrency = excluded.concurrency, version = excluded.version RETURNING 1) "
+        "SELECT (SELECT count(*) FROM up), NOT EXISTS (SELECT 1 FROM prev WHERE host = $2 AND pid = $3)";
+    pqxx::nontransaction tx(*impl_->conn);
+    const auto r = tx.exec_params1(impl_->sql(text), worker_id, w.host, w.pid, sql::text_array(w.queues), w.concurrency,
+                                   w.version);
+    return r[1].as<bool>();
   } catch (...) {
     impl_->fail("heartbeat");
+  }
+}
+
+std::vector<std::pair<JobId, int>> Store::not_owned(std::int64_t worker_id,
+                                                    const std::vector<std::pair<JobId, int>>& runs) {
+  if (runs.empty()) return {};
+  try {
+    std::vector<std::int64_t> ids, attempts;
+    for (const auto& [id, attempt] : runs) {
+      ids.push_back(id);
+      attempts.push_back(attempt);
+    }
+    pqxx::nontransaction tx(*impl_->conn);
+    const auto rows = tx.exec_params(
+        impl_->sql("SELECT u.id, u.attempt FROM unnest($1::bigint[], $2::int[]) AS u(id, attempt) "
+                   "WHERE NOT EXISTS (SELECT 1 FROM {schema}.jobs j WHERE j.id = u.id AND j.state = 'running' "
+                   "AND j.worker_id = $3 AND j.attempt = u.attempt) ORDER BY 1, 2"),
+        sql::int_array(ids), sql::int_array(attempts), worker_id);
+    std::vector<std::pair<JobId, int>> out;
+    for (const auto& r : rows) out.emplace_back(r[0].as<JobId>(), r[1].as<int>());
+    return out;
+  } catch (...) {
+    impl_->fail("check the worker's running jobs");
   }
 }
 
@@ -1114,25 +1187,39 @@ RescueResult Store::rescue(Duration grace, int limit, bool dry_run, const LeaseF
     RescueResult out;
     pqxx::work tx(*impl_->conn);
     if (!impl_->fence_holds(tx, fence)) return out;
-    // Dead: heartbeat older than the grace, or gone from workers while jobs still name it.
+    // A worker whose row vanished while jobs still name it (deleted by hand, say) may be alive:
+    // it gets a placeholder row (host '', pid 0) heartbeating now. If it lives, its next
+    // heartbeat takes the row back (Store::heartbeat); if not, its jobs are rescued one grace
+    // later, like any dead worker's. A dry run looks only at the rows there are.
+    if (!dry_run)
+      for (const auto& r :
+           tx.exec(impl_->sql("INSERT INTO {schema}.workers (id, host, pid) OVERRIDING SYSTEM VALUE "
+                              "SELECT DISTINCT j.worker_id, '', 0 FROM {schema}.jobs j WHERE j.state = 'running' "
+                              "AND j.worker_id IS NOT NULL "
+                              "AND NOT EXISTS (SELECT 1 FROM {schema}.workers w WHERE w.id = j.worker_id) "
+                              "ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id")))
+        out.vanished_workers.push_back(r[0].as<std::int64_t>());
+    std::sort(out.vanished_workers.begin(), out.vanished_workers.end());
     auto dead = tx.exec_params(
         impl_->sql("SELECT id FROM {schema}.workers WHERE heartbeat_at < now() - $1::bigint * interval '1 microsecond' "
-                   "UNION SELECT DISTINCT j.worker_id FROM {schema}.jobs j WHERE j.state = 'running' "
-                   "AND NOT EXISTS (SELECT 1 FROM {schema}.workers w WHERE w.id = j.worker_id) ORDER BY 1"),
+                   "ORDER BY 1"),
         grace.count());
     for (const auto& r : dead) out.dead_workers.push_back(r[0].as<std::int64_t>());
     if (!out.dead_workers.empty()) {
-      auto rows = tx.exec_params(impl_->sql(rescue_sql), grace.count(), limit, dry_run);
+      auto rows = tx.exec_params(impl_->sql(rescue_sql()), grace.count(), limit, dry_run, backoff::exponent,
+                                 backoff_cap_s(), backoff::jitter);
       for (const auto& r : rows)
         out.jobs.push_back(
             {r[0].as<JobId>(), r[1].c_str(), r[2].c_str(), JobState::running, parse_job_state(r[3].c_str()), false});
       if (!dry_run) {
-        // Rows of workers dead for a day and holding no job are forgotten; until then
-        // `taskctl workers` shows them as dead.
+        // Rows of workers dead for a day (placeholders: for a grace) and holding no job are
+        // forgotten; until then `taskctl workers` shows them as dead.
         out.forgotten_workers =
-            tx.exec(impl_->sql("DELETE FROM {schema}.workers w WHERE heartbeat_at < now() - interval '1 day' "
-                               "AND NOT EXISTS (SELECT 1 FROM {schema}.jobs j WHERE j.worker_id = w.id "
-                               "AND j.state = 'running')"))
+            tx.exec_params(impl_->sql("DELETE FROM {schema}.workers w WHERE (heartbeat_at < now() - interval '1 day' "
+                                      "OR (host = '' AND pid = 0 AND heartbeat_at < now() - $1::bigint * interval "
+                                      "'1 microsecond')) AND NOT EXISTS (SELECT 1 FROM {schema}.jobs j "
+                                      "WHERE j.worker_id = w.id AND j.state = 'running')"),
+                           grace.count())
                 .affected_rows();
       }
     }
@@ -1352,22 +1439,28 @@ PeriodicInfo read_periodic(const pqxx::row& r) {
                       r[4].c_str(), opt_time(r[5]), opt_time(r[6]), opt_time(r[7])};
 }
 
-// Jobs far past their timeout: one failed attempt ("stuck"), then as rescue_sql decides.
-constexpr std::string_view stuck_sql =
-    "WITH stuck AS (SELECT j.id FROM {schema}.jobs j WHERE j.state = 'running' AND j.timeout_ms IS NOT NULL "
-    "  AND j.attempted_at < now() - j.timeout_ms * interval '1 millisecond' - $1::bigint * interval '1 microsecond' "
-    "  ORDER BY j.id LIMIT $2 FOR UPDATE SKIP LOCKED), "
-    "done AS (UPDATE {schema}.jobs j SET "
-    "  state = CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled' WHEN j.attempt >= j.max_attempts "
-    "    THEN 'failed' ELSE 'scheduled' END, "
-    "  finished_at = CASE WHEN j.cancel_requested_at IS NULL AND j.attempt < j.max_attempts THEN NULL ELSE now() END, "
-    "  run_at = CASE WHEN j.cancel_requested_at IS NULL AND j.attempt < j.max_attempts "
-    "    THEN now() + power(j.attempt, 4) * interval '1 second' ELSE j.run_at END, "
-    "  errors = COALESCE(j.errors, '[]') || jsonb_build_array(jsonb_build_object('at', now(), 'attempt', j.attempt, "
-    "    'message', format('stuck: still running %s s after it started, past its timeout of %s s, on worker %s', "
-    "      round(extract(epoch FROM now() - j.attempted_at)), round(j.timeout_ms / 1000.0, 3), j.worker_id))) "
-    "  FROM stuck WHERE j.id = stuck.id RETURNING j.id, j.queue, j.kind, j.state) "
-    "SELECT id, queue, kind, state FROM done ORDER BY id";
+// Jobs far past their timeout: one failed attempt ("stuck"), then as rescue_sql decides. $1 grace
+// (us), $2 limit, $3.. the retry curve.
+const std::string& stuck_sql() {
+  static const std::string text =
+      "WITH stuck AS (SELECT j.id FROM {schema}.jobs j WHERE j.state = 'running' AND j.timeout_ms IS NOT NULL "
+      "  AND j.attempted_at < now() - j.timeout_ms * interval '1 millisecond' - $1::bigint * interval '1 microsecond' "
+      "  ORDER BY j.id LIMIT $2 FOR UPDATE SKIP LOCKED), "
+      "done AS (UPDATE {schema}.jobs j SET "
+      "  state = CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled' WHEN j.attempt >= j.max_attempts "
+      "    THEN 'failed' ELSE 'scheduled' END, "
+      "  finished_at = CASE WHEN j.cancel_requested_at IS NULL AND j.attempt < j.max_attempts THEN NULL ELSE now() "
+      "END, "
+      "  run_at = CASE WHEN j.cancel_requested_at IS NULL AND j.attempt < j.max_attempts THEN " +
+      retry_at_sql("j.attempt", 3) +
+      " ELSE j.run_at END, "
+      "  errors = COALESCE(j.errors, '[]') || jsonb_build_array(jsonb_build_object('at', now(), 'attempt', j.attempt, "
+      "    'message', format('stuck: still running %s s after it started, past its timeout of %s s, on worker %s', "
+      "      round(extract(epoch FROM now() - j.attempted_at)), round(j.timeout_ms / 1000.0, 3), j.worker_id))) "
+      "  FROM stuck WHERE j.id = stuck.id RETURNING j.id, j.queue, j.kind, j.state) "
+      "SELECT id, queue, kind, state FROM done ORDER BY id";
+  return text;
+}
 
 }  // namespace
 
@@ -1531,7 +1624,8 @@ std::vector<JobChange> Store::fail_stuck(Duration grace, int limit, const LeaseF
   try {
     pqxx::work tx(*impl_->conn);
     if (!impl_->fence_holds(tx, fence)) return {};
-    auto rows = tx.exec_params(impl_->sql(stuck_sql), grace.count(), limit);
+    auto rows = tx.exec_params(impl_->sql(stuck_sql()), grace.count(), limit, backoff::exponent, backoff_cap_s(),
+                               backoff::jitter);
     std::vector<JobChange> out;
     for (const auto& r : rows)
       out.push_back(

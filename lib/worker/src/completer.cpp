@@ -53,7 +53,7 @@ const char* kind_name(Outcome::Kind k) {
 }  // namespace
 
 Completer::Completer(std::string role, StoreOptions options, std::int64_t worker_id, bool delete_completed,
-                     std::function<void(const std::vector<Outcome>&)> written)
+                     std::function<void(const std::vector<Outcome>&, std::size_t applied)> written)
     : link_(std::move(role), std::move(options)),
       worker_id_(worker_id),
       delete_completed_(delete_completed),
@@ -119,8 +119,9 @@ bool Completer::retry_held(bool all) {
     }
     std::optional<Error> error;
     const std::vector<Outcome> one{h.outcome};
+    std::size_t applied = 0;
     const auto r = attempt(
-        link_, [&](Store& s) { s.complete(worker_id_, one, delete_completed_); }, error);
+        link_, [&](Store& s) { applied = s.complete(worker_id_, one, delete_completed_); }, error);
     if (r == Attempt::lost) return false;
     if (r == Attempt::failed && is_transient(*error)) {
       ++h.tries;
@@ -132,7 +133,7 @@ bool Completer::retry_held(bool all) {
     if (r == Attempt::ok) {
       spdlog::info("{}: the held {} outcome of job {} is written (after {} tries)", link_.role(),
                    kind_name(h.outcome.kind), h.outcome.id, h.tries + 1);
-      if (written_) written_(one);
+      if (written_) written_(one, applied);
     } else {
       // Not transient: back with the others, where such errors are handled.
       std::lock_guard lock(mu_);
@@ -156,10 +157,11 @@ bool Completer::write_one_by_one(std::vector<Outcome>& batch, std::vector<Progre
   }
   progress.clear();
   std::vector<Outcome> written, later;
+  std::size_t applied = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const std::vector<Outcome> one{batch[i]};
     const auto r = attempt(
-        link_, [&](Store& s) { s.complete(worker_id_, one, delete_completed_); }, error);
+        link_, [&](Store& s) { applied += s.complete(worker_id_, one, delete_completed_); }, error);
     if (r == Attempt::lost) {
       later.insert(later.end(), batch.begin() + static_cast<std::ptrdiff_t>(i), batch.end());
       break;
@@ -171,7 +173,7 @@ bool Completer::write_one_by_one(std::vector<Outcome>& batch, std::vector<Progre
     else
       later.push_back(batch[i]);
   }
-  if (written_ && !written.empty()) written_(written);
+  if (written_ && !written.empty()) written_(written, applied);
   batch.swap(later);
   return batch.empty();
 }
@@ -189,17 +191,18 @@ bool Completer::flush() {
   }
   if (batch.empty() && progress.empty()) return true;
   std::optional<Error> error;
+  std::size_t applied = 0;
   const auto r = attempt(
       link_,
       [&](Store& store) {
         // Progress first: an outcome in the same flush ends the job, and progress of an ended job
         // would not apply anyway.
         store.set_progress(worker_id_, progress);
-        store.complete(worker_id_, batch, delete_completed_);
+        applied = store.complete(worker_id_, batch, delete_completed_);
       },
       error);
   if (r == Attempt::ok) {
-    if (written_ && !batch.empty()) written_(batch);
+    if (written_ && !batch.empty()) written_(batch, applied);
     return true;
   }
   if (r == Attempt::failed && is_transient(*error) && batch.size() == 1 && progress.empty()) {

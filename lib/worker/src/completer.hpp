@@ -27,9 +27,10 @@ namespace taskq::worker {
 class Completer {
  public:
   /// `written` is called on the completer thread after each flush that committed, with the
-  /// outcomes it wrote (so the owner can forget those jobs).
+  /// outcomes it wrote (so the owner can forget those jobs) and how many of them applied (the
+  /// others were refused: their jobs are no longer running here on that attempt).
   Completer(std::string role, StoreOptions options, std::int64_t worker_id, bool delete_completed,
-            std::function<void(const std::vector<Outcome>&)> written);
+            std::function<void(const std::vector<Outcome>&, std::size_t applied)> written);
   ~Completer();
 
   void connect_or_throw() { link_.connect_or_throw(); }
@@ -66,7 +67,7 @@ class Completer {
   DbLink link_;
   std::int64_t worker_id_;
   bool delete_completed_;
-  std::function<void(const std::vector<Outcome>&)> written_;
+  std::function<void(const std::vector<Outcome>&, std::size_t)> written_;
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
   std::vector<Outcome> outcomes_;

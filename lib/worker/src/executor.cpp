@@ -14,10 +14,11 @@
 #include <condition_variable>
 #include <csignal>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
-#include <unordered_map>
 
 #include "backoff.hpp"
 #include "exec_protocol.hpp"
@@ -34,7 +35,9 @@ using boost::system::error_code;
 namespace {
 
 // Why a job was stopped before its handler finished on its own.
-enum class StopReason { none, timeout, cancel, shutdown };
+// lost: the job is no longer this worker's (rescued while it ran here, or claimed again), so
+// whatever this run reports would be refused.
+enum class StopReason { none, timeout, cancel, shutdown, lost };
 
 std::string job_label(const Job& job) {
   return "job " + std::to_string(job.id) + " (queue " + job.queue + ", kind " + job.kind + ")";
@@ -144,7 +147,12 @@ struct Executor::Impl {
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
   std::thread thread;
-  std::unordered_map<JobId, std::shared_ptr<Run>> runs;  // loop thread only
+  // Live runs by (job id, attempt): a job claimed again while an earlier run of it lives here
+  // has two entries until the earlier one is stopped. Loop thread only; `live` mirrors the keys
+  // for other threads (Executor::live_runs).
+  std::map<std::pair<JobId, int>, std::shared_ptr<Run>> runs;
+  mutable std::mutex live_mu;
+  std::set<std::pair<JobId, int>> live;
   std::mt19937_64 rng{std::random_device{}()};
   std::array<char, 65536> scratch{};  // read buffer shared by every pipe (one thread)
   std::unique_ptr<ThreadPool> pool;
@@ -183,7 +191,8 @@ struct Executor::Impl {
       run->timeout = *j.timeout;
     else if (run->kind && run->kind->timeout)
       run->timeout = *run->kind->timeout;
-    runs.emplace(j.id, run);
+    stop_earlier_runs(j);
+    add_run(run);
     spdlog::debug("{} started, attempt {}/{}", job_label(j), j.attempt, run->max_attempts);
 
     if (auto h = in_process.find(j.kind); h != in_process.end()) {
@@ -211,6 +220,40 @@ struct Executor::Impl {
       return;
     }
     arm_timeout(run);
+  }
+
+  void add_run(const std::shared_ptr<Run>& run) {
+    const std::pair key{run->job.id, run->job.attempt};
+    runs[key] = run;
+    std::lock_guard lock(live_mu);
+    live.insert(key);
+  }
+
+  void remove_run(const std::shared_ptr<Run>& run) {
+    const std::pair key{run->job.id, run->job.attempt};
+    auto it = runs.find(key);
+    if (it == runs.end() || it->second != run) return;
+    runs.erase(it);
+    std::lock_guard lock(live_mu);
+    live.erase(key);
+  }
+
+  // The runs of a job, any attempt.
+  std::vector<std::shared_ptr<Run>> runs_of(JobId id) const {
+    std::vector<std::shared_ptr<Run>> out;
+    for (auto it = runs.lower_bound({id, INT_MIN}); it != runs.end() && it->first.first == id; ++it)
+      out.push_back(it->second);
+    return out;
+  }
+
+  // A job claimed again while an earlier run of it still lives here (it was rescued away from
+  // this worker, say after a freeze, and came back): the earlier run is no longer the job's.
+  void stop_earlier_runs(const Job& j) {
+    for (const auto& old : runs_of(j.id)) {
+      spdlog::warn("{} was claimed again (attempt {}) while its attempt {} still runs here; stopping that run",
+                   job_label(j), j.attempt, old->job.attempt);
+      stop_run(old, StopReason::lost);
+    }
   }
 
   static std::optional<boost::json::value> parse_args(const std::string& text) {
@@ -474,7 +517,7 @@ struct Executor::Impl {
     run->http.reset();  // the call's callback holds this run
     run->timeout_timer.cancel();
     run->kill_timer.cancel();
-    runs.erase(run->job.id);
+    remove_run(run);
     Outcome o = make_outcome(*run, std::move(r));
     self.running_.fetch_sub(1, std::memory_order_acq_rel);
     callbacks.finished(run->job, std::move(o));
@@ -506,6 +549,11 @@ struct Executor::Impl {
       case StopReason::cancel:
         o.kind = Outcome::Kind::cancelled;
         spdlog::info("{} cancelled while running", job_label(j));
+        return o;
+      case StopReason::lost:
+        // The store refuses it (the job is not running here on this attempt); sent all the same.
+        o.kind = Outcome::Kind::returned;
+        spdlog::info("{} attempt {} stopped: it is no longer this worker's", job_label(j), j.attempt);
         return o;
       case StopReason::timeout:
         r.kind = HandlerResult::Kind::retry;
@@ -583,17 +631,35 @@ void Executor::submit(std::vector<Job> jobs) {
 
 void Executor::cancel(JobId id) {
   asio::post(impl_->io, [this, id] {
-    auto it = impl_->runs.find(id);
-    if (it == impl_->runs.end()) return;
-    spdlog::info("{}: cancel requested; stopping it", job_label(it->second->job));
-    impl_->stop_run(it->second, StopReason::cancel);
+    for (const auto& run : impl_->runs_of(id)) {
+      spdlog::info("{}: cancel requested; stopping it", job_label(run->job));
+      impl_->stop_run(run, StopReason::cancel);
+    }
   });
+}
+
+void Executor::stop_lost(JobId id, int attempt) {
+  asio::post(impl_->io, [this, id, attempt] {
+    auto it = impl_->runs.find({id, attempt});
+    if (it == impl_->runs.end()) return;
+    const auto run = it->second;
+    spdlog::warn(
+        "{} attempt {} is no longer this worker's (rescued while it ran here, e.g. after this process was frozen "
+        "past the rescue grace); stopping it{}",
+        job_label(run->job), attempt, run->pid > 0 ? " (process group " + std::to_string(run->pid) + ")" : "");
+    impl_->stop_run(run, StopReason::lost);
+  });
+}
+
+std::vector<std::pair<JobId, int>> Executor::live_runs() const {
+  std::lock_guard lock(impl_->live_mu);
+  return {impl_->live.begin(), impl_->live.end()};
 }
 
 void Executor::stop_all() {
   asio::post(impl_->io, [this] {
     std::vector<std::shared_ptr<Run>> all;
-    for (auto& [id, run] : impl_->runs) all.push_back(run);
+    for (auto& [key, run] : impl_->runs) all.push_back(run);
     for (auto& run : all) impl_->stop_run(run, StopReason::shutdown);
   });
 }

@@ -42,8 +42,13 @@ class Executor {
   void start();
   /// Thread-safe. Starts the jobs.
   void submit(std::vector<Job> jobs);
-  /// Thread-safe. Stops the job if it runs here; it ends cancelled.
+  /// Thread-safe. Stops the job (every run of it) if it runs here; it ends cancelled.
   void cancel(JobId id);
+  /// Thread-safe. Stops the run of this job and attempt if it runs here: the job is no longer
+  /// this worker's (rescued away while it ran). Logged with the job's id, queue and kind.
+  void stop_lost(JobId id, int attempt);
+  /// Thread-safe. The runs that live here now: (job id, attempt).
+  [[nodiscard]] std::vector<std::pair<JobId, int>> live_runs() const;
   /// Thread-safe. Stops every running job; they end `returned` (no attempt used).
   void stop_all();
   /// Thread-safe. New [kinds.*] for jobs started from now on.

@@ -9,9 +9,9 @@
 #include <condition_variable>
 #include <mutex>
 #include <queue>
+#include <set>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "completer.hpp"
 #include "executor.hpp"
@@ -77,9 +77,14 @@ struct Worker::Impl {
   std::priority_queue<Steady::time_point, std::vector<Steady::time_point>, std::greater<>> dues;
 
   std::mutex owned_mu;
-  std::unordered_set<JobId> owned;  // claimed and outcome not yet written
-  bool orphan_check = false;        // fetcher thread only
-  bool recheck_cancels = false;     // listener thread only: after a reconnect
+  // Claimed and outcome not yet written, by (job id, attempt): a job claimed again while an
+  // earlier attempt's outcome is still pending is two entries.
+  std::set<std::pair<JobId, int>> owned;
+  bool orphan_check = false;     // fetcher thread only
+  bool recheck_cancels = false;  // listener thread only: after a reconnect
+  // An outcome was refused: the listener checks at once which runs are no longer this worker's.
+  std::atomic<bool> recheck_owned{false};
+  WorkerRegistration registration;  // what the heartbeat puts back if the row vanished
 
   std::mutex done_mu;
   std::condition_variable done_cv;
@@ -144,12 +149,21 @@ struct Worker::Impl {
     }
   }
 
-  void on_written(const std::vector<Outcome>& written) {
+  void on_written(const std::vector<Outcome>& written, std::size_t applied) {
+    if (applied < written.size()) {
+      // Those jobs were rescued (or cancelled by hand) while they ran here; other runs of this
+      // worker may have been too: the listener looks now rather than at the next heartbeat.
+      spdlog::warn("worker {}: {} of {} outcome(s) were refused: their jobs are no longer running here on that attempt",
+                   worker_id, written.size() - applied, written.size());
+      recheck_owned.store(true);
+      const std::uint64_t one = 1;
+      (void)::write(wake_fd.get(), &one, sizeof one);
+    }
     std::vector<Timestamp> due_at;
     {
       std::lock_guard lock(owned_mu);
       for (const auto& o : written) {
-        owned.erase(o.id);
+        owned.erase({o.id, o.attempt});
         if (o.run_at) due_at.push_back(*o.run_at);
       }
     }
@@ -200,7 +214,7 @@ struct Worker::Impl {
           if (jobs.empty()) continue;
           {
             std::lock_guard lock(owned_mu);
-            for (const auto& j : jobs) owned.insert(j.id);
+            for (const auto& j : jobs) owned.emplace(j.id, j.attempt);
           }
           q.in_flight.fetch_add(static_cast<int>(jobs.size()), std::memory_order_acq_rel);
           n_claimed += static_cast<std::int64_t>(jobs.size());
@@ -252,7 +266,7 @@ struct Worker::Impl {
     {
       std::lock_guard lock(owned_mu);
       for (const auto& [id, attempt] : running)
-        if (!owned.count(id)) orphans.push_back({id, attempt, Outcome::Kind::returned});
+        if (!owned.count({id, attempt})) orphans.push_back({id, attempt, Outcome::Kind::returned});
     }
     if (orphans.empty()) return;
     spdlog::warn("fetcher: {} job(s) claimed before the connection was lost were never received; returning them",
@@ -279,15 +293,34 @@ struct Worker::Impl {
     }
   }
 
+  // Runs living here whose job the database no longer gives this worker on that attempt (it was
+  // rescued while this process was frozen or cut off past the grace) are stopped: another run
+  // of the job may already be going elsewhere.
+  void stop_lost_runs(Store& s) {
+    const auto runs = executor->live_runs();
+    if (runs.empty()) return;
+    for (const auto& [id, attempt] : s.not_owned(worker_id, runs)) executor->stop_lost(id, attempt);
+  }
+
   void listen_loop(const std::stop_token& stop) {
     auto next_heartbeat = Steady::now() + options.worker.heartbeat_interval;
     auto next_cancel_poll = Steady::now() + options.worker.poll_interval;
     while (!stop.stop_requested()) {
       listener_tick = steady_ns();
       auto now = Steady::now();
-      if (now >= next_heartbeat) {
-        listen_link->with([&](Store& s) { s.heartbeat(worker_id); });
-        next_heartbeat = now + options.worker.heartbeat_interval;
+      const bool recheck = recheck_owned.exchange(false);
+      if (now >= next_heartbeat || recheck) {
+        const bool beat = now >= next_heartbeat;
+        listen_link->with([&](Store& s) {
+          if (beat && s.heartbeat(worker_id, registration))
+            spdlog::warn(
+                "worker {}: its row in workers had vanished; registered again under the same id (the jobs it runs "
+                "stay its own unless they were already rescued)",
+                worker_id);
+          stop_lost_runs(s);
+        });
+        // Unreachable: the next heartbeat checks again.
+        if (beat) next_heartbeat = now + options.worker.heartbeat_interval;
       }
       if (now >= next_cancel_poll) {
         // Safety net for cancel notifications missed while disconnected.
@@ -307,10 +340,12 @@ struct Worker::Impl {
       const auto until = std::min(next_heartbeat, next_cancel_poll);
       const auto timeout = std::chrono::duration_cast<Duration>(until - now);
       if (timeout <= Duration{}) continue;
+      if (recheck_owned.load()) continue;
       if (listen_link->connected() || listen_link->retry_in() == Duration{}) {
         std::vector<Notification> got;
         if (listen_link->with([&](Store& s) { got = s.wait_notifications(timeout, wake_fd.get()); })) {
           for (const auto& n : got) on_notification(n);
+          drain_wake_fd();
           continue;
         }
       }
@@ -318,6 +353,15 @@ struct Worker::Impl {
       pollfd p{wake_fd.get(), POLLIN, 0};
       const auto wait = std::min(timeout, std::max(listen_link->retry_in(), Duration{std::chrono::milliseconds{10}}));
       ::poll(&p, 1, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()) + 1);
+      drain_wake_fd();
+    }
+  }
+
+  // The listener's eventfd is written after a refused outcome, and at stop (after the stop
+  // request, which the loop sees before it waits again).
+  void drain_wake_fd() {
+    std::uint64_t drained = 0;
+    while (::read(wake_fd.get(), &drained, sizeof drained) > 0) {
     }
   }
 };
@@ -366,16 +410,16 @@ void Worker::start() {
     StoreOptions reg = d.options.store;
     reg.application_name = "taskq-workerd";
     auto store = Store::open(reg);
-    d.worker_id =
-        store->register_worker({host_name(), static_cast<int>(::getpid()), d.queue_names(), total, d.options.version});
+    d.registration = {host_name(), static_cast<int>(::getpid()), d.queue_names(), total, d.options.version};
+    d.worker_id = store->register_worker(d.registration);
   }
   // Connections are named "taskq-workerd <schema>/w<id> <role>" in pg_stat_activity, and so are
   // log lines.
   d.options.store.application_name = "taskq-workerd";
   const std::string w = d.options.store.schema + "/w" + std::to_string(d.worker_id) + " ";
-  d.completer =
-      std::make_unique<Completer>(w + "completer", d.options.store, d.worker_id, d.options.worker.delete_completed,
-                                  [&d](const std::vector<Outcome>& written) { d.on_written(written); });
+  d.completer = std::make_unique<Completer>(
+      w + "completer", d.options.store, d.worker_id, d.options.worker.delete_completed,
+      [&d](const std::vector<Outcome>& written, std::size_t applied) { d.on_written(written, applied); });
   d.completer->connect_or_throw();
   d.executor = std::make_unique<Executor>(
       worker::ExecutorOptions{d.options.kinds, d.handlers, d.options.config_source},

@@ -34,6 +34,26 @@ struct SchedulerOptions {
   std::string lease_name = "scheduler";
   std::string host;  // for the lease row (`taskctl leader`)
   int pid = 0;
+  const Clock* clock = nullptr;  // the local wall clock (tests shift it); null: the system's
+};
+
+/// The database's clock as seen from here: the database's now() minus the local wall clock,
+/// from a reading of now() taken between two local readings (the midpoint is assumed). Pure; the
+/// scheduler samples it at the start of each term and at every lease acquire or renewal (every
+/// ttl/3), so a step of either clock during a term is followed within ttl/3.
+class DbClock {
+ public:
+  void sample(Timestamp local_before, Timestamp db, Timestamp local_after) {
+    offset_ = db - (local_before + (local_after - local_before) / 2);
+    sampled_ = true;
+  }
+  [[nodiscard]] Timestamp now(Timestamp local) const { return local + offset_; }
+  [[nodiscard]] Duration offset() const { return offset_; }
+  [[nodiscard]] bool sampled() const { return sampled_; }
+
+ private:
+  Duration offset_{};
+  bool sampled_ = false;
 };
 
 /// When the lease is still ours, by the local monotonic clock. Pure; the lease thread feeds it.

@@ -121,8 +121,11 @@ struct WorkerInfo {
 
 struct RescueResult {
   std::vector<std::int64_t> dead_workers;  // dead workers whose jobs were looked at
-  std::vector<JobChange> jobs;             // running -> scheduled (retry), failed or cancelled
-  std::int64_t forgotten_workers = 0;      // rows of workers dead for over a day, deleted
+  // Workers whose row had vanished while running jobs name them: each got a placeholder row, and
+  // its jobs are rescued only if it does not heartbeat within the grace.
+  std::vector<std::int64_t> vanished_workers;
+  std::vector<JobChange> jobs;         // running -> scheduled (retry), failed or cancelled
+  std::int64_t forgotten_workers = 0;  // rows of workers dead for over a day, deleted
 };
 
 /// A named leader lease (the scheduler's). `term` grows by one at every change of holder and is
@@ -264,7 +267,13 @@ class Store {
 
   // Worker primitives.
   std::int64_t register_worker(const WorkerRegistration& registration);
-  void heartbeat(std::int64_t worker_id);
+  /// Renews the worker's heartbeat. When its row vanished (deleted by hand, or replaced by the
+  /// placeholder rescue() puts in), puts it back under the same id, so the jobs that name this
+  /// worker stay its own; returns true then.
+  bool heartbeat(std::int64_t worker_id, const WorkerRegistration& registration);
+  /// Of these runs (id, attempt), those whose job is no longer running for this worker on that
+  /// attempt (rescued, cancelled by hand, or finished), in id order.
+  std::vector<std::pair<JobId, int>> not_owned(std::int64_t worker_id, const std::vector<std::pair<JobId, int>>& runs);
   void unregister_worker(std::int64_t worker_id);
   /// Claims up to n available jobs of a (not paused) queue for the worker, in (priority, run_at,
   /// id) order. Returned jobs carry id, queue, kind, args, priority, attempt, max_attempts,
@@ -282,9 +291,11 @@ class Store {
   /// Workers with their running jobs, live and dead (by heartbeat age).
   std::vector<WorkerInfo> workers();
   /// Running jobs of workers whose heartbeat is older than `grace` go back to be retried after
-  /// the default backoff (attempt^4 s), or to failed when out of attempts, or to cancelled when a
-  /// cancel was requested; each gets a "worker lost" error entry. At most `limit` jobs per call.
+  /// the default backoff (taskq/core/backoff.hpp: attempt^4 s ±10 %, at most 24 h), or to failed when out of attempts,
+  /// or to cancelled when a cancel was requested; each gets a "worker lost" error entry. At most `limit` jobs per call.
   /// With a fence, only while it holds (else nothing), checked in the same transaction.
+  /// A worker whose row vanished while jobs name it gets a placeholder row (see heartbeat()), so
+  /// its jobs are rescued only if it does not heartbeat within the grace.
   RescueResult rescue(Duration grace, int limit, bool dry_run, const LeaseFence* fence = nullptr);
   /// Running jobs whose attempt started more than their timeout plus `grace` ago (the worker
   /// should have stopped them long ago: it is stuck) get a failed attempt ("stuck: ...") and go
