@@ -54,9 +54,11 @@ Duration need_duration(std::string_view field, const json::value& v) {
     }
   }
   if (v.is_number()) {
-    const double secs = v.to_number<double>();
-    if (secs < 0) throw Error(Errc::invalid_input, std::string(field) + ": must not be negative");
-    return Duration{static_cast<std::int64_t>(secs * 1e6)};
+    try {
+      return duration_from_seconds(v.to_number<double>());
+    } catch (const Error& e) {
+      throw Error(Errc::invalid_input, std::string(field) + ": " + e.what());
+    }
   }
   wrong_type(field, "a duration string like \"30s\" or a number of seconds");
 }
