@@ -1,5 +1,5 @@
 // Input edges through the real binaries: out-of-range ids, limits and durations are refused
-// with exit 2 / HTTP 400 or 404 and a clear message; args are limited by their size as stored;
+// with exit 2 / HTTP 404 or 422 and a clear message; args are limited by their size as stored;
 // handler-supplied text cannot drive the operator's terminal.
 #include <chrono>
 #include <regex>
@@ -90,7 +90,7 @@ TEST_CASE("taskctl: out-of-range ids, limits and durations exit 2 and say what i
   CHECK(snapshot(db) == before);  // nothing was done, half or whole
 }
 
-TEST_CASE("apid: out-of-range ids, limits and durations are 400 or 404 with a clear message", "[apid][edges]") {
+TEST_CASE("apid: out-of-range ids, limits and durations are 404 or 422 with a clear message", "[apid][edges]") {
   TestSchema db;
   OpenApid api(db);
   const struct {
@@ -101,17 +101,17 @@ TEST_CASE("apid: out-of-range ids, limits and durations are 400 or 404 with a cl
       {"GET", "/v1/jobs/99999999999999999999", "", 404, "is not a job id"},
       {"GET", "/v1/jobs/-1", "", 404, "is not a job id"},
       {"POST", "/v1/jobs/99999999999999999999/cancel", "", 404, "is not a job id"},
-      {"GET", "/v1/jobs?limit=99999999999", "", 400, "limit: must be an integer from 1 to 1000"},
-      {"GET", "/v1/jobs?limit=-1", "", 400, "limit: must be an integer from 1 to 1000"},
-      {"GET", "/v1/jobs?limit=0", "", 400, "limit"},
-      {"GET", "/v1/jobs?after=-1", "", 400, "after: must be a job id"},
-      {"GET", "/v1/jobs?after=99999999999999999999", "", 400, "after: must be a job id"},
-      {"POST", "/v1/jobs", R"({"kind":"k","timeout":1e30})", 400, "timeout: more than the maximum of 36500d"},
-      {"POST", "/v1/jobs", R"({"kind":"k","in":"9999999999d"})", 400, "more than the maximum of 36500d"},
-      {"POST", "/v1/jobs", R"({"kind":"k","in":1e300})", 400, "in: more than the maximum"},
-      {"POST", "/v1/jobs", R"({"kind":"k","priority":99999999999999999999})", 400, "priority"},
-      {"POST", "/v1/jobs", R"({"kind":"k","max_attempts":-1})", 400, "max_attempts"},
-      {"POST", "/v1/jobs/batch", R"({"jobs":[{"kind":"k"},{"kind":"k","timeout":99999999999}]})", 400,
+      {"GET", "/v1/jobs?limit=99999999999", "", 422, "limit: must be an integer from 1 to 1000"},
+      {"GET", "/v1/jobs?limit=-1", "", 422, "limit: must be an integer from 1 to 1000"},
+      {"GET", "/v1/jobs?limit=0", "", 422, "limit"},
+      {"GET", "/v1/jobs?after=-1", "", 422, "after: must be a job id"},
+      {"GET", "/v1/jobs?after=99999999999999999999", "", 422, "after: must be a job id"},
+      {"POST", "/v1/jobs", R"({"kind":"k","timeout":1e30})", 422, "timeout: more than the maximum of 36500d"},
+      {"POST", "/v1/jobs", R"({"kind":"k","in":"9999999999d"})", 422, "more than the maximum of 36500d"},
+      {"POST", "/v1/jobs", R"({"kind":"k","in":1e300})", 422, "in: more than the maximum"},
+      {"POST", "/v1/jobs", R"({"kind":"k","priority":99999999999999999999})", 422, "priority"},
+      {"POST", "/v1/jobs", R"({"kind":"k","max_attempts":-1})", 422, "max_attempts"},
+      {"POST", "/v1/jobs/batch", R"([{"kind":"k"},{"kind":"k","timeout":99999999999}])", 422,
        "more than the maximum"},
   };
   for (const auto& c : cases) {
@@ -143,10 +143,10 @@ TEST_CASE("args are limited by their size as stored, wherever they enter", "[enq
   {
     OpenApid api(db, limit);
     auto h = api.call("POST", "/v1/jobs", R"({"kind":"k","args":[1e300]})");
-    CHECK(h.status == 400);
+    CHECK(h.status == 422);
     CHECK(contains(h.body, "303 bytes as stored is over the limit of 100 bytes"));
-    h = api.call("POST", "/v1/jobs/batch", R"({"jobs":[{"kind":"k"},{"kind":"k","args":{"n":-1.5e-200}}]})");
-    CHECK(h.status == 400);
+    h = api.call("POST", "/v1/jobs/batch", R"([{"kind":"k"},{"kind":"k","args":{"n":-1.5e-200}}])");
+    CHECK(h.status == 422);
     CHECK(contains(h.body, "bytes as stored is over the limit of 100 bytes"));
   }
   CHECK(count_jobs(db) == 1);

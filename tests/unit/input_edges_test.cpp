@@ -79,6 +79,10 @@ TEST_CASE("durations: config keys and JSON fields refuse what would overflow", "
       {R"({"kind":"k","in":"9999999999d"})", "in: invalid duration '9999999999d': more than the maximum"},
       {R"({"kind":"k","timeout":-5})", "timeout: must not be negative"},
       {R"({"kind":"k","run_at":"99999-01-01T00:00:00Z"})", "invalid timestamp"},
+      {R"({"kind":"k","priority":1e20})", "priority: out of range"},
+      {R"({"kind":"k","priority":18446744073709551615})", "priority: out of range"},
+      {R"({"kind":"k","max_attempts":-1e300})", "max_attempts: out of range"},
+      {R"({"kind":"k","priority":2.5})", "priority: must be an integer"},
   };
   for (const auto& c : json_cases) {
     INFO(c.json);

@@ -133,16 +133,15 @@ struct Executor::Impl {
       : self(owner),
         callbacks(std::move(c)),
         config_source(std::move(o.config_source)),
-        in_process(std::move(o.in_process)),
-        pass_env(std::move(o.pass_env)) {
+        in_process(std::move(o.in_process)) {
     set_kinds(std::move(o.kinds));
+    inherited_env = inherited_handler_env(env_from_strings(environ), o.pass_env);
   }
 
   Executor& self;
   ExecutorCallbacks callbacks;
   std::string config_source;
   std::map<std::string, InProcessHandler> in_process;
-  std::vector<std::string> pass_env;
   std::map<std::string, std::shared_ptr<const KindConfig>> kinds;  // loop thread only
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
@@ -543,7 +542,6 @@ Executor::Executor(ExecutorOptions options, ExecutorCallbacks callbacks)
     : impl_(std::make_unique<Impl>(*this, std::move(options), std::move(callbacks))) {
   // A handler that exits without reading its stdin must cost an EPIPE, not the whole process.
   std::signal(SIGPIPE, SIG_IGN);
-  impl_->inherited_env = inherited_handler_env(env_from_strings(environ), impl_->pass_env);
 }
 
 Executor::~Executor() {
