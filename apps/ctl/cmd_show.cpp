@@ -65,7 +65,8 @@ void print_job(const Job& j) {
           std::size_t pos = 0;
           while (pos < text.size()) {
             auto nl = text.find('\n', pos);
-            out += "      | " + printable(text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos)) + '\n';
+            out +=
+                "      | " + printable(text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos)) + '\n';
             if (nl == std::string::npos) break;
             pos = nl + 1;
           }

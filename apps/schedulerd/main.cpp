@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
     return exit_config;
   }
   if (flags.check_config) {
-    if (const auto warning = config_file_warning(config)) std::fprintf(stderr, "taskq-schedulerd: warning: %s\n", warning->c_str());
+    if (const auto warning = config_file_warning(config))
+      std::fprintf(stderr, "taskq-schedulerd: warning: %s\n", warning->c_str());
     std::printf("%s: OK: %s\n", config.source.c_str(), describe(config).c_str());
     return exit_ok;
   }

@@ -22,10 +22,16 @@ std::string stored_length(const TestSchema& db, const std::string& json) {
 
 std::string random_json(std::mt19937& rng, int depth) {
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
-  static const char* numbers[] = {"0",     "-0",    "1",      "-12.50", "1e3",      "1E+3",  "2.5e-3",
+  static const char* numbers[] = {"0",     "-0",     "1",      "-12.50", "1e3",       "1E+3",  "2.5e-3",
                                   "0.001", "100e-2", "0.00e5", "-7.0e1", "123456789", "1e-20", "9.99E20"};
-  static const char* strings[] = {R"("")", R"("a b")", R"("\u00e9")", R"("\/\\\"")", R"("\u001f\t\n")",
-                                  "\"\xc3\xa9t\xc3\xa9\"", R"("\ud83d\ude00")", "\"\x7f\""};
+  static const char* strings[] = {R"("")",
+                                  R"("a b")",
+                                  R"("\u00e9")",
+                                  R"("\/\\\"")",
+                                  R"("\u001f\t\n")",
+                                  "\"\xc3\xa9t\xc3\xa9\"",
+                                  R"("\ud83d\ude00")",
+                                  "\"\x7f\""};
   switch (depth > 3 ? pick(3) : pick(5)) {
     case 0:
       return numbers[pick(std::size(numbers))];
@@ -52,11 +58,34 @@ std::string random_json(std::mt19937& rng, int depth) {
 
 TEST_CASE("jsonb_text_size equals the length PostgreSQL stores", "[jsonb]") {
   TestSchema db;
-  const std::vector<std::string> cases = {
-      "1e300", "1E+300", "-1e300", "1e-300", "1.5e-300", "-0", "-0.0", "0.00e3", "0e-100", "1.50", "100e-2",
-      "0.001e2", "12.34e1", "-1.5E+3", "123.456e-1", "0.0000", "1e131071", "1e-16383", R"({"a":1,"a":[1,2,{}]})",
-      R"({"b":"\u00e9\/\t","a":2,"aa":[ ]})", R"("\u0001\b\f\n\r\t\"\\")", R"(["\ud83d\ude00", "x\u007fy"])",
-      R"({"k": {"k": {"k": 1e5}}, "k": null})", "  [ 1 , 2 ]  ", R"({"":""})", "true", "null", "[[],{}]"};
+  const std::vector<std::string> cases = {"1e300",
+                                          "1E+300",
+                                          "-1e300",
+                                          "1e-300",
+                                          "1.5e-300",
+                                          "-0",
+                                          "-0.0",
+                                          "0.00e3",
+                                          "0e-100",
+                                          "1.50",
+                                          "100e-2",
+                                          "0.001e2",
+                                          "12.34e1",
+                                          "-1.5E+3",
+                                          "123.456e-1",
+                                          "0.0000",
+                                          "1e131071",
+                                          "1e-16383",
+                                          R"({"a":1,"a":[1,2,{}]})",
+                                          R"({"b":"\u00e9\/\t","a":2,"aa":[ ]})",
+                                          R"("\u0001\b\f\n\r\t\"\\")",
+                                          R"(["\ud83d\ude00", "x\u007fy"])",
+                                          R"({"k": {"k": {"k": 1e5}}, "k": null})",
+                                          "  [ 1 , 2 ]  ",
+                                          R"({"":""})",
+                                          "true",
+                                          "null",
+                                          "[[],{}]"};
   for (const auto& c : cases) {
     INFO(c);
     CHECK(std::to_string(jsonb_text_size("args", c)) == stored_length(db, c));

@@ -82,8 +82,7 @@ TEST_CASE("workerd: an exec handler gets fds 0-3 and a minimal environment, neve
                       "\", timeout = \"60s\" }\n"
                       "[kinds.inspect]\nexec = [\"/bin/sh\", \"-c\", "
                       "\"ls /proc/$$/fd | sort -n | tr '\\\\n' ' ' > " +
-                      out + ".fds; env | sort > " + out +
-                      ".env\"]\nenv = { KIND_SETTING = \"from-the-kind\" }\n",
+                      out + ".fds; env | sort > " + out + ".env\"]\nenv = { KIND_SETTING = \"from-the-kind\" }\n",
                   ".toml");
   DaemonProcess w(WORKERD_PATH, {"--config", config.path()},
                   clean_env({{"PGPASSWORD", "worker-secret"},

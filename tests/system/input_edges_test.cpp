@@ -111,8 +111,7 @@ TEST_CASE("apid: out-of-range ids, limits and durations are 404 or 422 with a cl
       {"POST", "/v1/jobs", R"({"kind":"k","in":1e300})", 422, "in: more than the maximum"},
       {"POST", "/v1/jobs", R"({"kind":"k","priority":99999999999999999999})", 422, "priority"},
       {"POST", "/v1/jobs", R"({"kind":"k","max_attempts":-1})", 422, "max_attempts"},
-      {"POST", "/v1/jobs/batch", R"([{"kind":"k"},{"kind":"k","timeout":99999999999}])", 422,
-       "more than the maximum"},
+      {"POST", "/v1/jobs/batch", R"([{"kind":"k"},{"kind":"k","timeout":99999999999}])", 422, "more than the maximum"},
   };
   for (const auto& c : cases) {
     const auto r = api.call(c.method, c.target, c.body);
@@ -151,9 +150,9 @@ TEST_CASE("args are limited by their size as stored, wherever they enter", "[enq
   }
   CHECK(count_jobs(db) == 1);
   // A periodic schedule from the config file.
-  TempFile periodic(limit + "[[scheduler.periodic]]\nname = \"big\"\ncron = \"@hourly\"\nkind = \"k\"\n" +
-                        "args = { n = 1e300 }\n",
-                    ".toml");
+  TempFile periodic(
+      limit + "[[scheduler.periodic]]\nname = \"big\"\ncron = \"@hourly\"\nkind = \"k\"\n" + "args = { n = 1e300 }\n",
+      ".toml");
   r = taskq::test::run_program(SCHEDULERD_PATH, {"--config", periodic.path(), "--check-config"}, "", clean_env());
   CHECK_EXIT(r, 78);
   CHECK(contains(r.err, "scheduler.periodic 'big': args: 308 bytes as stored is over the limit of 100 bytes"));

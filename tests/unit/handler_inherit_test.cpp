@@ -72,9 +72,14 @@ TEST_CASE("handler env: a small base from the worker, nothing else unless listed
                           {"HTTP_PROXY", "http://proxy:3128"},
                           {"NOTIFY_SOCKET", "/run/systemd/notify"}};
   const auto env = inherited_handler_env(worker, {"HTTP_PROXY", "NOT_SET_IN_WORKER"});
-  const EnvList expected = {{"PATH", "/opt/bin:/usr/bin"}, {"HOME", "/var/lib/taskq"}, {"LANG", "C.UTF-8"},
-                            {"LC_TIME", "de_DE.UTF-8"},    {"TZ", "Europe/Paris"},      {"TMPDIR", "/var/tmp"},
-                            {"USER", "taskq"},             {"HTTP_PROXY", "http://proxy:3128"}};
+  const EnvList expected = {{"PATH", "/opt/bin:/usr/bin"},
+                            {"HOME", "/var/lib/taskq"},
+                            {"LANG", "C.UTF-8"},
+                            {"LC_TIME", "de_DE.UTF-8"},
+                            {"TZ", "Europe/Paris"},
+                            {"TMPDIR", "/var/tmp"},
+                            {"USER", "taskq"},
+                            {"HTTP_PROXY", "http://proxy:3128"}};
   CHECK(env == expected);
 }
 

@@ -37,8 +37,13 @@ TEST_CASE("durations: the maximum is 36500d, written or in seconds", "[time][edg
   CHECK(duration_from_seconds(0) == Duration{});
   const struct {
     std::string text;
-  } too_long[] = {{"36500d1us"}, {"36501d"}, {"9999999999d"}, {"99999999999999999999999h"}, {"3153600001"},
-                  {"1e30"},      {"1" + std::string(400, '0') + "s"}};
+  } too_long[] = {{"36500d1us"},
+                  {"36501d"},
+                  {"9999999999d"},
+                  {"99999999999999999999999h"},
+                  {"3153600001"},
+                  {"1e30"},
+                  {"1" + std::string(400, '0') + "s"}};
   for (const auto& c : too_long) {
     INFO(c.text);
     CHECK(error_text([&] { parse_duration(c.text); }).find("more than the maximum of 36500d") != std::string::npos);
@@ -121,9 +126,13 @@ TEST_CASE("printable: terminal escapes and control characters are shown, not sen
       {"back\bspace", "back\\x08space"},
       {std::string("nul\0byte", 8), "nul\\x00byte"},
       {"del\x7f", "del\\x7f"},
-      {"\xc2\x9b" "31m C1 CSI", "\\u009b31m C1 CSI"},
+      {"\xc2\x9b"
+       "31m C1 CSI",
+       "\\u009b31m C1 CSI"},
       {"\xc2\x80\xc2\x9f\xc2\xa0", "\\u0080\\u009f\xc2\xa0"},  // U+00A0 is printable
-      {"\xe2\x80\xae" "reversed", "\\u202ereversed"},
+      {"\xe2\x80\xae"
+       "reversed",
+       "\\u202ereversed"},
       {"\xe2\x80\xa8", "\\u2028"},
       {"\xe2\x81\xa6x\xe2\x81\xa9", "\\u2066x\\u2069"},
       {"bad \xff\xfe utf8", "bad \\xff\\xfe utf8"},

@@ -52,7 +52,7 @@ class Measure {
 
   // {"k": v, ...}: each key once (the last value wins), ", " between members, ": " in each.
   std::size_t object(int depth) {
-    ++pos_;  // {
+    ++pos_;                                                    // {
     std::vector<std::pair<std::string, std::size_t>> members;  // decoded key -> size of `"k": v`
     skip_space();
     if (s_[pos_] == '}') {
@@ -219,8 +219,7 @@ class Measure {
     }
     const long long scale = std::max(0LL, static_cast<long long>(frac_digits) - exponent);
     // Decimal position of the leading digit: 0 for units, 1 for tens, -1 for tenths.
-    const long long lead =
-        first_nonzero < 0 ? -1 : static_cast<long long>(int_digits) - 1 - first_nonzero + exponent;
+    const long long lead = first_nonzero < 0 ? -1 : static_cast<long long>(int_digits) - 1 - first_nonzero + exponent;
     const long long whole = lead < 0 ? 1 : lead + 1;
     if (static_cast<unsigned long long>(scale) > jsonb_max_fraction_digits ||
         (lead >= 0 && static_cast<unsigned long long>(whole) > jsonb_max_integer_digits))

@@ -32,8 +32,7 @@ std::size_t decode(std::string_view text, std::size_t i, char32_t& cp) {
     cp = (cp << 6) | (byte(i + k) & 0x3F);
   }
   // Overlong forms, surrogates and code points past U+10FFFF are not valid UTF-8.
-  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
   return n;
 }
 

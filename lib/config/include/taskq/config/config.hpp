@@ -37,7 +37,8 @@ struct WorkerConfig {
   Duration heartbeat_interval = std::chrono::seconds{2};
   Duration poll_interval = std::chrono::seconds{1};
   bool delete_completed = false;  // delete a job's row when it completes instead of keeping it
-  std::vector<std::string> pass_env;  // worker environment variables handlers also get, by name
+  // Variables of the worker's environment exec handlers also get, by name (never PG*, TASKQ_*).
+  std::vector<std::string> pass_env;
 };
 
 /// PG* and TASKQ_* variables: the worker's own database settings and credentials. No exec handler
