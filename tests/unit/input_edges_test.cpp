@@ -147,3 +147,23 @@ TEST_CASE("printable: terminal escapes and control characters are shown, not sen
     CHECK(printable(c.in) == c.out);
   }
 }
+
+TEST_CASE("args: jobs.max_args_bytes applies to the size as stored", "[job][edges]") {
+  EnqueueParams p;
+  p.kind = "k";
+  p.args = "[1e300]";  // 7 bytes of text; PostgreSQL stores [1000...000], 303 bytes
+  CHECK(error_text([&] {
+          validate_enqueue(p, EnqueueLimits{302});
+        }).rfind("args: 303 bytes as stored is over the limit of 302 bytes (jobs.max_args_bytes", 0) == 0);
+  CHECK_NOTHROW(validate_enqueue(p, EnqueueLimits{303}));
+  // Spacing counts as PostgreSQL writes it: {"a":[1,2]} is stored as {"a": [1, 2]}, 13 bytes.
+  p.args = R"({"a":[1,2]})";
+  CHECK_NOTHROW(validate_enqueue(p, EnqueueLimits{13}));
+  CHECK(error_text([&] { validate_enqueue(p, EnqueueLimits{12}); }).rfind("args: 13 bytes as stored", 0) == 0);
+  // Whitespace the text has and jsonb drops does not count.
+  p.args = "[\n    1,\n    2\n]";
+  CHECK_NOTHROW(validate_enqueue(p, EnqueueLimits{6}));
+  // Numbers PostgreSQL cannot hold are refused before the database sees them.
+  p.args = "[1e200000]";
+  CHECK(error_text([&] { validate_enqueue(p, {}); }).find("out of PostgreSQL's range") != std::string::npos);
+}
