@@ -42,7 +42,7 @@ TEST_CASE("durations: the maximum is 36500d, written or in seconds", "[time][edg
                   {"9999999999d"},
                   {"99999999999999999999999h"},
                   {"3153600001"},
-                  {"1e30"},
+                  {"999999999999999999999999999999s"},
                   {"1" + std::string(400, '0') + "s"}};
   for (const auto& c : too_long) {
     INFO(c.text);
