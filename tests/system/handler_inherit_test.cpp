@@ -81,7 +81,7 @@ TEST_CASE("workerd: an exec handler gets fds 0-3 and a minimal environment, neve
                       slow.url() +
                       "\", timeout = \"60s\" }\n"
                       "[kinds.inspect]\nexec = [\"/bin/sh\", \"-c\", "
-                      "\"ls -1 /proc/$$/fd > " +
+                      "\"(ls -1 /proc/$$/fd) > " +
                       out + ".fds; env | sort > " + out + ".env\"]\nenv = { KIND_SETTING = \"from-the-kind\" }\n",
                   ".toml");
   DaemonProcess w(WORKERD_PATH, {"--config", config.path()},
@@ -100,7 +100,8 @@ TEST_CASE("workerd: an exec handler gets fds 0-3 and a minimal environment, neve
   REQUIRE(wait_until([&] { return job_field(db, id, "state") == "completed"; }, 10s));
   CHECK(job_field(db, hook, "state") == "running");
 
-  // ls ran as a child of the handler's shell (another command follows) and listed the shell's fds.
+  // ls ran in a subshell (so the handler's shell holds no saved fd for the redirection) and listed
+  // the handler's fds.
   CHECK(slurp(out + ".fds") == "0\n1\n2\n3\n");
   const std::string handler_env = slurp(out + ".env");
   INFO(handler_env);
