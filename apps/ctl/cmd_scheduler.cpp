@@ -8,6 +8,7 @@
 #include "output.hpp"
 #include "taskq/core/error.hpp"
 #include "taskq/core/json.hpp"
+#include "taskq/core/printable.hpp"
 
 namespace taskq::ctl {
 namespace {
@@ -51,8 +52,8 @@ void add_leader(CLI::App& app, Context& ctx) {
         return exit_not_found;
       }
       if (!lease->valid) {
-        std::cout << "no leader: the last one (" << (lease->holder.empty() ? "resigned" : lease->holder) << ", term "
-                  << lease->term << ") " << (lease->holder.empty() ? "resigned " : "expired ")
+        std::cout << "no leader: the last one (" << (lease->holder.empty() ? "resigned" : printable(lease->holder))
+                  << ", term " << lease->term << ") " << (lease->holder.empty() ? "resigned " : "expired ")
                   << relative_time(lease->expires_at, now) << "\n";
         return exit_not_found;
       }

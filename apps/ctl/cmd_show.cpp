@@ -6,6 +6,7 @@
 #include "context.hpp"
 #include "output.hpp"
 #include "taskq/core/json.hpp"
+#include "taskq/core/printable.hpp"
 
 namespace taskq::ctl {
 namespace {
@@ -19,7 +20,7 @@ void print_job(const Job& j) {
   auto field = [&](const char* name, const std::string& value) {
     out += name;
     out.append(21 - std::string_view(name).size(), ' ');
-    out += value;
+    out += printable(value);  // handler-supplied text: terminal escapes shown, never acted on
     out += '\n';
   };
   field("id:", std::to_string(j.id));
@@ -54,7 +55,7 @@ void print_job(const Job& j) {
         for (const char* key : {"at", "attempt", "exit_status", "message"}) {
           if (const auto* v = o.if_contains(key)) {
             out += (first ? "" : "  ") + std::string(key) + "=" +
-                   (v->is_string() ? std::string(v->get_string()) : boost::json::serialize(*v));
+                   printable(v->is_string() ? std::string(v->get_string()) : boost::json::serialize(*v));
             first = false;
           }
         }
@@ -64,13 +65,14 @@ void print_job(const Job& j) {
           std::size_t pos = 0;
           while (pos < text.size()) {
             auto nl = text.find('\n', pos);
-            out += "      | " + text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos) + '\n';
+            out +=
+                "      | " + printable(text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos)) + '\n';
             if (nl == std::string::npos) break;
             pos = nl + 1;
           }
         }
       } else {
-        out += boost::json::serialize(e) + '\n';
+        out += printable(boost::json::serialize(e)) + '\n';
       }
     }
   }

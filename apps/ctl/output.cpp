@@ -3,6 +3,8 @@
 #include <boost/json/serialize.hpp>
 #include <iostream>
 
+#include "taskq/core/printable.hpp"
+
 namespace taskq::ctl {
 namespace {
 
@@ -17,9 +19,16 @@ std::size_t width(const std::string& s) {
 }  // namespace
 
 void Table::print() const {
+  // Cells may hold text from handlers and other hosts: terminal escapes are shown, never acted on.
+  std::vector<std::vector<std::string>> rows;
+  rows.reserve(rows_.size());
+  for (const auto& row : rows_) {
+    auto& cells = rows.emplace_back();
+    for (const auto& cell : row) cells.push_back(printable(cell));
+  }
   std::vector<std::size_t> widths(headers_.size(), 0);
   for (std::size_t i = 0; i < headers_.size(); ++i) widths[i] = width(headers_[i]);
-  for (const auto& row : rows_)
+  for (const auto& row : rows)
     for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) widths[i] = std::max(widths[i], width(row[i]));
   std::string out;
   auto line = [&](const std::vector<std::string>& cells) {
@@ -30,7 +39,7 @@ void Table::print() const {
     out += '\n';
   };
   line(headers_);
-  for (const auto& row : rows_) line(row);
+  for (const auto& row : rows) line(row);
   std::cout << out << std::flush;
 }
 

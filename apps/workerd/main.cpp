@@ -57,10 +57,13 @@ int main(int argc, char** argv) {
     return exit_config;
   }
   if (flags.check_config) {
+    if (const auto warning = config_file_warning(config))
+      std::fprintf(stderr, "taskq-workerd: warning: %s\n", warning->c_str());
     std::printf("%s: OK: %s\n", config.source.c_str(), describe(config).c_str());
     return exit_ok;
   }
   taskq::setup_logging(config.log, "taskq-workerd");
+  if (const auto warning = config_file_warning(config)) spdlog::warn("{}", *warning);
   taskq::daemon::block_signals();
 
   taskq::WorkerOptions options;

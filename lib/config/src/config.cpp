@@ -30,9 +30,11 @@ std::string get_string(const toml::node& n, const std::string& where, std::strin
 // A duration is a string ("5s", "1h30m") or a number of seconds.
 Duration get_duration(const toml::node& n, const std::string& where, std::string_view key) {
   if (n.is_integer() || n.is_floating_point()) {
-    const double secs = n.value<double>().value_or(-1);
-    if (secs < 0) bad(where, key, "must not be negative");
-    return Duration{static_cast<std::int64_t>(secs * 1e6)};
+    try {
+      return duration_from_seconds(n.value<double>().value_or(-1));
+    } catch (const Error& e) {
+      bad(where, key, e.what());
+    }
   }
   if (!n.is_string()) bad(where, key, "must be a duration such as \"5s\" or a number of seconds");
   try {
@@ -223,7 +225,8 @@ const std::vector<KeyHandler>& handlers() {
       {{"log.format", "string", "\"text\"", "text (one line per event) or json (one JSON object per line)."},
        [](Config& c, const toml::node& n, const std::string& w) { c.log.format = get_string(n, w, "log.format"); }},
       {{"jobs.max_args_bytes", "integer", "1048576",
-        "Largest accepted args JSON of one job, in bytes. Larger jobs are refused at enqueue."},
+        "Largest accepted args JSON of one job, in bytes, as PostgreSQL stores it (numbers written out in "
+        "full: 1e300 counts 301 bytes). Larger jobs are refused at enqueue."},
        [](Config& c, const toml::node& n, const std::string& w) {
          auto v = n.value<std::int64_t>();
          if (!v || !n.is_integer()) bad(w, "jobs.max_args_bytes", "must be an integer");
@@ -246,6 +249,27 @@ const std::vector<KeyHandler>& handlers() {
          }
          if (queues.empty()) bad(w, "worker.queues", "needs at least one queue, e.g. { default = 16 }");
          c.worker.queues = std::move(queues);
+       }},
+      {{"worker.pass_env", "array of strings", "[]",
+        "Names of variables of the worker's own environment that exec handlers also get (besides PATH, HOME, "
+        "LANG, LC_*, TZ, TMPDIR, USER). PG* and TASKQ_* names are refused: the worker's database settings "
+        "never reach a handler. Applies at restart."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         const auto* arr = n.as_array();
+         if (!arr) bad(w, "worker.pass_env", "must be an array of variable names such as [\"HTTP_PROXY\"]");
+         std::vector<std::string> names;
+         for (const auto& item : *arr) {
+           const auto name = item.value<std::string>();
+           if (!item.is_string() || !name || name->empty() || name->find('=') != std::string::npos)
+             bad(w, "worker.pass_env", "must be an array of variable names (non-empty, without '=')");
+           if (never_passed_to_handlers(*name))
+             bad(w, "worker.pass_env",
+                 "'" + *name +
+                     "' is one of the worker's own database settings (PG*, TASKQ_*), never passed to handlers; "
+                     "give the handler its own value in kinds.NAME.env");
+           names.push_back(*name);
+         }
+         c.worker.pass_env = std::move(names);
        }},
       {{"worker.shutdown_timeout", "duration", "\"30s\"",
         "On SIGTERM, how long running jobs may finish before they are stopped and returned to the queue."},
@@ -859,6 +883,10 @@ void apply_env_overrides(Config& config) {
     config.log.level = v;
     config.log_level_source = "environment variable TASKQ_LOG_LEVEL";
   }
+}
+
+bool never_passed_to_handlers(std::string_view name) {
+  return name.substr(0, 2) == "PG" || name.substr(0, 6) == "TASKQ_";
 }
 
 void validate_schema_name(std::string_view schema) {

@@ -3,6 +3,7 @@
 #include "taskq/core/json.hpp"
 
 #include "taskq/core/error.hpp"
+#include "taskq/core/jsonb_size.hpp"
 #include "taskq/core/text.hpp"
 
 namespace taskq {
@@ -101,14 +102,25 @@ void validate_enqueue(const EnqueueParams& p, const EnqueueLimits& limits, JsonC
     throw Error(Errc::invalid_input, "max_attempts: " + std::to_string(p.max_attempts) + " is out of range 1..1000");
   if (p.timeout && p.timeout->count() <= 0) throw Error(Errc::invalid_input, "timeout: must be positive");
   if (p.delay && p.delay->count() < 0) throw Error(Errc::invalid_input, "in: must not be negative");
+  const std::string longest = " (" + format_duration(max_duration) + ", 100 years)";
+  if (p.timeout && *p.timeout > max_duration)
+    throw Error(Errc::invalid_input, "timeout: more than the maximum" + longest);
+  if (p.delay && *p.delay > max_duration) throw Error(Errc::invalid_input, "in: more than the maximum" + longest);
+  using std::chrono::sys_days;
+  if (p.run_at && (*p.run_at < Timestamp{sys_days{std::chrono::year{1} / 1 / 1}} ||
+                   *p.run_at >= Timestamp{sys_days{std::chrono::year{10000} / 1 / 1}}))
+    throw Error(Errc::invalid_input, "run_at: must be between the years 0001 and 9999");
   if (p.unique_key) validate_name("unique_key", *p.unique_key);
   if (p.tags.size() > max_tags)
     throw Error(Errc::invalid_input, "tags: more than " + std::to_string(max_tags) + " tags");
   for (const auto& t : p.tags) validate_name("tag", t);
-  if (p.args.size() > limits.max_args_bytes)
-    throw Error(Errc::invalid_input, "args: " + std::to_string(p.args.size()) + " bytes is over the limit of " +
-                                         std::to_string(limits.max_args_bytes) + " bytes (jobs.max_args_bytes)");
   if (json == JsonCheck::parse) check_json("args", p.args, false);
+  // The limit applies to the args as PostgreSQL stores them (numbers written out in full).
+  if (const std::size_t stored = jsonb_text_size("args", p.args); stored > limits.max_args_bytes)
+    throw Error(Errc::invalid_input, "args: " + std::to_string(stored) + " bytes as stored is over the limit of " +
+                                         std::to_string(limits.max_args_bytes) +
+                                         " bytes (jobs.max_args_bytes; numbers count written out in full, as "
+                                         "PostgreSQL keeps them: 1e300 is 301 bytes)");
   if (p.args.find("\\u0000") != std::string::npos)
     throw Error(Errc::invalid_input, "args: contains \\u0000, which PostgreSQL jsonb cannot store");
   if (json == JsonCheck::parse) check_json("metadata", p.metadata, true);

@@ -1,5 +1,7 @@
 #include "taskq/core/json.hpp"
 
+#include <cmath>
+
 #include <boost/json/error.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -32,10 +34,17 @@ const json::string& need_string(std::string_view field, const json::value& v) {
 
 std::int64_t need_int(std::string_view field, const json::value& v) {
   if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
-    return static_cast<std::int64_t>(v.get_uint64());
-  if (v.is_double() && v.get_double() == static_cast<double>(static_cast<std::int64_t>(v.get_double())))
-    return static_cast<std::int64_t>(v.get_double());
+  if (v.is_uint64()) {
+    if (v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) return static_cast<std::int64_t>(v.get_uint64());
+    throw Error(Errc::invalid_input, std::string(field) + ": out of range");
+  }
+  // A double converts only when it is a whole number within int64's range (casting one outside
+  // it is undefined behaviour): 1e20 is out of range, not some wrapped value.
+  if (v.is_double()) {
+    const double d = v.get_double();
+    if (d >= -9.2e18 && d <= 9.2e18 && d == std::trunc(d)) return static_cast<std::int64_t>(d);
+    if (std::isfinite(d) && d == std::trunc(d)) throw Error(Errc::invalid_input, std::string(field) + ": out of range");
+  }
   wrong_type(field, "an integer");
 }
 
@@ -54,9 +63,11 @@ Duration need_duration(std::string_view field, const json::value& v) {
     }
   }
   if (v.is_number()) {
-    const double secs = v.to_number<double>();
-    if (secs < 0) throw Error(Errc::invalid_input, std::string(field) + ": must not be negative");
-    return Duration{static_cast<std::int64_t>(secs * 1e6)};
+    try {
+      return duration_from_seconds(v.to_number<double>());
+    } catch (const Error& e) {
+      throw Error(Errc::invalid_input, std::string(field) + ": " + e.what());
+    }
   }
   wrong_type(field, "a duration string like \"30s\" or a number of seconds");
 }

@@ -159,6 +159,8 @@ Duration parse_duration(std::string_view text) {
     if (start == pos) throw bad(s[pos] == '-' ? "must not be negative" : "expected a number");
     double value = 0;
     auto [ptr, ec] = std::from_chars(s.data() + start, s.data() + pos, value);
+    if (ec == std::errc::result_out_of_range && ptr == s.data() + pos)
+      throw bad("more than the maximum of " + format_duration(max_duration) + " (100 years)");
     if (ec != std::errc{} || ptr != s.data() + pos) throw bad("bad number");
     std::size_t ustart = pos;
     while (pos < s.size() && s[pos] >= 'a' && s[pos] <= 'z') ++pos;
@@ -182,8 +184,18 @@ Duration parse_duration(std::string_view text) {
       throw bad("unknown unit '" + std::string(unit) + "'");
     total_us += value * scale;
   }
-  if (!std::isfinite(total_us) || total_us > 1e17) throw bad("too large");
+  if (!std::isfinite(total_us) || total_us > static_cast<double>(max_duration.count()))
+    throw bad("more than the maximum of " + format_duration(max_duration) + " (100 years)");
   return Duration{static_cast<std::int64_t>(std::llround(total_us))};
+}
+
+Duration duration_from_seconds(double seconds) {
+  if (std::isnan(seconds)) throw Error(Errc::invalid_input, "a duration must be a number of seconds");
+  if (seconds < 0) throw Error(Errc::invalid_input, "must not be negative");
+  if (seconds * 1e6 > static_cast<double>(max_duration.count()))
+    throw Error(Errc::invalid_input,
+                "more than the maximum of " + format_duration(max_duration) + " (100 years, or 3153600000 seconds)");
+  return Duration{static_cast<std::int64_t>(std::llround(seconds * 1e6))};
 }
 
 std::string format_duration(Duration d) {

@@ -22,6 +22,7 @@
 
 #include "backoff.hpp"
 #include "exec_protocol.hpp"
+#include "handler_env.hpp"
 #include "http_call.hpp"
 #include "subprocess.hpp"
 #include "taskq/core/error.hpp"
@@ -137,6 +138,7 @@ struct Executor::Impl {
         config_source(std::move(o.config_source)),
         in_process(std::move(o.in_process)) {
     set_kinds(std::move(o.kinds));
+    inherited_env = inherited_handler_env(env_from_strings(environ), o.pass_env);
   }
 
   Executor& self;
@@ -156,7 +158,7 @@ struct Executor::Impl {
   std::mt19937_64 rng{std::random_device{}()};
   std::array<char, 65536> scratch{};  // read buffer shared by every pipe (one thread)
   std::unique_ptr<ThreadPool> pool;
-  std::vector<std::pair<std::string, std::string>> base_env;  // inherited, without TASKQ_*
+  EnvList inherited_env;  // what handlers get of the worker's environment (handler_env.hpp)
 
   void set_kinds(std::map<std::string, KindConfig> k) {
     kinds.clear();
@@ -343,13 +345,7 @@ struct Executor::Impl {
     const auto& k = *run->kind;
     SpawnOptions opts;
     opts.argv = k.exec;
-    opts.env = base_env;
-    for (const auto& [name, value] : k.env) set_env(opts.env, name, value);
-    set_env(opts.env, "TASKQ_JOB_ID", std::to_string(j.id));
-    set_env(opts.env, "TASKQ_JOB_KIND", j.kind);
-    set_env(opts.env, "TASKQ_JOB_QUEUE", j.queue);
-    set_env(opts.env, "TASKQ_JOB_ATTEMPT", std::to_string(j.attempt));
-    set_env(opts.env, "TASKQ_JOB_MAX_ATTEMPTS", std::to_string(run->max_attempts));
+    opts.env = handler_env(inherited_env, k.env, j, run->max_attempts);
     opts.working_dir = k.working_dir;
     opts.limits = k.limits;
     SpawnedProcess p;
@@ -381,16 +377,6 @@ struct Executor::Impl {
     run->pidfd.async_wait(asio::posix::stream_descriptor::wait_read, [this, run](error_code ec) {
       if (!ec) on_exit(run);
     });
-  }
-
-  static void set_env(std::vector<std::pair<std::string, std::string>>& env, const std::string& name,
-                      const std::string& value) {
-    for (auto& [n, v] : env)
-      if (n == name) {
-        v = value;
-        return;
-      }
-    env.emplace_back(name, value);
   }
 
   // Reads whatever is available whenever the pipe is readable, into the shared scratch buffer.
@@ -604,14 +590,6 @@ Executor::Executor(ExecutorOptions options, ExecutorCallbacks callbacks)
     : impl_(std::make_unique<Impl>(*this, std::move(options), std::move(callbacks))) {
   // A handler that exits without reading its stdin must cost an EPIPE, not the whole process.
   std::signal(SIGPIPE, SIG_IGN);
-  for (char** e = environ; e && *e; ++e) {
-    std::string_view kv(*e);
-    const auto eq = kv.find('=');
-    if (eq == std::string_view::npos) continue;
-    // The worker's own settings (which may hold the database password) are not the handler's.
-    if (kv.substr(0, 6) == "TASKQ_") continue;
-    impl_->base_env.emplace_back(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
-  }
 }
 
 Executor::~Executor() {

@@ -23,6 +23,7 @@ struct ExecutorOptions {
   std::map<std::string, KindConfig> kinds;
   std::map<std::string, InProcessHandler> in_process;
   std::string config_source;
+  std::vector<std::string> pass_env;  // worker.pass_env (handler_env.hpp)
 };
 
 struct ExecutorCallbacks {

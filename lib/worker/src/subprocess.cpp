@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "taskq/core/error.hpp"
@@ -53,7 +55,7 @@ void set_nonblocking(int fd) {
 
 // Where the child failed before exec, written by the child into memory it shares with the parent
 // (vfork), read by the parent once the child has exec'd or exited.
-enum class ChildStep : int { none = 0, setpgid, rlimit, chdir, dup, exec };
+enum class ChildStep : int { none = 0, setpgid, rlimit, chdir, dup, close, exec };
 
 struct ChildReport {
   volatile int step = 0;
@@ -95,6 +97,7 @@ struct ChildPlan {
   const char* cwd;
   const std::vector<Limit>* limits;
   const int* child_fds;  // become 0, 1, 2, 3
+  int max_fd;            // RLIMIT_NOFILE: where closing one by one stops when close_range is missing
   ChildReport* report;
   pid_t parent;
 };
@@ -103,6 +106,17 @@ struct ChildPlan {
   plan.report->step = static_cast<int>(step);
   plan.report->error = error;
   ::_exit(127);
+}
+
+// Only fds 0-3 survive into the handler, whatever the worker holds open at that moment (database
+// and webhook sockets, pidfds, eventfds, fds some library opened without close-on-exec).
+void close_inherited(const ChildPlan& plan) {
+#ifdef SYS_close_range
+  if (::syscall(SYS_close_range, 4U, ~0U, 0U) == 0) return;
+  if (errno != ENOSYS && errno != EINVAL) child_failed(plan, ChildStep::close, errno);
+#endif
+  // Kernels before 5.9: one by one up to the limit the parent read (EBADF for the unused ones).
+  for (int fd = 4; fd < plan.max_fd; ++fd) ::close(fd);
 }
 
 // Runs in the vforked child: system calls only, no allocation, no locks.
@@ -122,6 +136,7 @@ struct ChildPlan {
   if (plan.cwd && ::chdir(plan.cwd) != 0) child_failed(plan, ChildStep::chdir, errno);
   for (int target = 0; target < 4; ++target)
     if (::dup2(plan.child_fds[target], target) < 0) child_failed(plan, ChildStep::dup, errno);
+  close_inherited(plan);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -178,8 +193,13 @@ SpawnedProcess spawn_process(const SpawnOptions& options) {
   lift(side.write);
   const int child_fds[4] = {in.read.get(), out.write.get(), err.write.get(), side.write.get()};
 
+  rlimit nofile{};
+  int max_fd = 1 << 20;
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+    max_fd = static_cast<int>(std::min<rlim_t>(nofile.rlim_cur, static_cast<rlim_t>(INT_MAX)));
+
   ChildReport report;
-  const ChildPlan plan{argv.data(), envp.data(), &paths, cwd, &limits, child_fds, &report, ::getpid()};
+  const ChildPlan plan{argv.data(), envp.data(), &paths, cwd, &limits, child_fds, max_fd, &report, ::getpid()};
   sigset_t all, old;
   sigfillset(&all);
   // No signal handler of the parent may run in the child while it shares the parent's memory.

@@ -1,7 +1,8 @@
 #pragma once
 // Starting one exec handler process per job: its own process group, the configured environment,
 // working directory and rlimits, args on stdin, stdout/stderr captured, fd 3 as a side channel.
-// Everything the parent keeps is non-blocking and close-on-exec; exit is observed through a pidfd.
+// Everything the parent keeps is non-blocking and close-on-exec; the child keeps only fds 0-3,
+// whatever else the worker has open; exit is observed through a pidfd.
 #include <sys/types.h>
 
 #include <cstdint>

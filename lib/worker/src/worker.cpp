@@ -422,7 +422,7 @@ void Worker::start() {
       [&d](const std::vector<Outcome>& written, std::size_t applied) { d.on_written(written, applied); });
   d.completer->connect_or_throw();
   d.executor = std::make_unique<Executor>(
-      worker::ExecutorOptions{d.options.kinds, d.handlers, d.options.config_source},
+      worker::ExecutorOptions{d.options.kinds, d.handlers, d.options.config_source, d.options.worker.pass_env},
       worker::ExecutorCallbacks{[&d](const Job& job, Outcome o) { d.on_finished(job, std::move(o)); },
                                 [&d](ProgressUpdate u) { d.completer->push_progress(std::move(u)); }});
   d.listen_link = std::make_unique<DbLink>(w + "listener", d.options.store, [&d](Store& s) {

@@ -61,7 +61,14 @@ struct WorkerConfig {
   Duration heartbeat_interval = std::chrono::seconds{2};
   Duration poll_interval = std::chrono::seconds{1};
   bool delete_completed = false;  // delete a job's row when it completes instead of keeping it
+  // Variables of the worker's environment exec handlers also get, by name (never PG*, TASKQ_*).
+  std::vector<std::string> pass_env;
 };
+
+/// PG* and TASKQ_* variables: the worker's own database settings and credentials. No exec handler
+/// gets them from the worker's environment; worker.pass_env refuses to list them (a handler that
+/// needs a database gets its own settings in kinds.NAME.env).
+bool never_passed_to_handlers(std::string_view name);
 
 /// Retry delay after a failed attempt: exponential (attempt^4 s + jitter, capped) or fixed.
 struct BackoffConfig {

@@ -20,9 +20,17 @@ Timestamp parse_pg_timestamp(std::string_view text);
 /// Formats for PostgreSQL input ("2026-11-23 10:00:00.123456+00").
 std::string format_pg_timestamp(Timestamp t);
 
-/// Parses "250ms", "30s", "5m", "1h30m", "2d", "1.5h", "90" (seconds). Negative is rejected.
-/// Throws Error(invalid_input) naming the text and the accepted units.
+/// The longest duration taskq accepts anywhere (timeouts, delays, intervals, grace periods,
+/// retention): 36500 days, about 100 years. Far below what the clocks and PostgreSQL can hold, so
+/// no deadline computed from a duration overflows.
+inline constexpr Duration max_duration = std::chrono::hours{24 * 36500};
+
+/// Parses "250ms", "30s", "5m", "1h30m", "2d", "1.5h", "90" (seconds). Negative and more than
+/// max_duration are rejected. Throws Error(invalid_input) naming the text and the accepted units.
 Duration parse_duration(std::string_view text);
+/// A number of seconds (config files, JSON fields) as a duration, rounded to the microsecond.
+/// Throws Error(invalid_input) when it is negative, not a finite number or more than max_duration.
+Duration duration_from_seconds(double seconds);
 /// Shortest exact form: "1h30m", "250ms", "0s".
 std::string format_duration(Duration d);
 
