@@ -111,6 +111,8 @@ class Session : public StreamSink, public std::enable_shared_from_this<Session<S
   std::string request_id_ = "-";
   std::string method_ = "-", target_ = "-";
   bool keep_alive_ = true;
+  bool unread_ = false;  // a request body was left unread: close gently (linger) after the answer
+  std::size_t drained_ = 0;
   bool counted_ = false;  // counted in server_.in_flight
   std::chrono::steady_clock::time_point started_{};
   Request request_;
@@ -160,6 +162,7 @@ class Session : public StreamSink, public std::enable_shared_from_this<Session<S
   // A request that cannot be read on: answered, then the connection closes.
   void refuse_unread(const beast::error_code& ec) {
     keep_alive_ = false;
+    unread_ = true;
     if (ec == http::error::body_limit) return write(too_large(), "unread");
     if (ec == http::error::header_limit)
       return write(error_response(431, "headers_too_large",
@@ -206,11 +209,13 @@ class Session : public StreamSink, public std::enable_shared_from_this<Session<S
     request_.body_pending = false;
     if (routed.response) {
       keep_alive_ = false;  // the body stays unread
+      unread_ = true;
       return write(std::move(*routed.response), routed.route);
     }
     const auto length = parser_->content_length();
     if (length && *length > server_.o.config.max_body) {
       keep_alive_ = false;
+      unread_ = true;
       return write(too_large(), routed.route);
     }
     parser_->body_limit(server_.o.config.max_body);
@@ -322,6 +327,7 @@ class Session : public StreamSink, public std::enable_shared_from_this<Session<S
     lowest().expires_after(steady(server_.o.config.request_timeout));
     http::async_write(stream_, *res, [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
       self->end();
+      if (!ec && self->unread_) return self->linger();
       if (ec || !res->keep_alive()) return self->close();
       self->method_ = self->target_ = "-";
       self->read();
@@ -447,6 +453,24 @@ class Session : public StreamSink, public std::enable_shared_from_this<Session<S
     finished_ = true;
     out_.clear();
     close();
+  }
+
+  // After answering a request whose body was not read: stop sending, then take and drop what
+  // the client still sends (at most 1 MiB, for at most 2 s) before closing, so that the close
+  // does not reset the connection and destroy the answer before the client reads it.
+  void linger() {
+    beast::error_code ec;
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().expires_after(std::chrono::seconds{2});
+    drain();
+  }
+  void drain() {
+    lowest().async_read_some(net::buffer(discard_),
+                             [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                               self->drained_ += n;
+                               if (ec || self->drained_ > 1024 * 1024) return self->close();
+                               self->drain();
+                             });
   }
 
   void close() {
