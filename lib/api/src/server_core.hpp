@@ -30,11 +30,12 @@ inline std::int64_t steady_ns() {
 
 struct Core {
   ApiOptions o;
+  // Before ioc: the sessions that ioc's destructor destroys release their places in these.
+  ConnectionLimit connections;
+  StreamLimits stream_limits;
   boost::asio::io_context ioc;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
   std::vector<std::unique_ptr<Listener>> listeners;
-  ConnectionLimit connections;
-  StreamLimits stream_limits;
   std::unique_ptr<DbPool> pool;
   std::unique_ptr<Authenticator> auth;
   std::optional<boost::asio::ssl::context> tls;  // set when api.tls is configured
@@ -51,9 +52,9 @@ struct Core {
 
   explicit Core(ApiOptions options)
       : o(std::move(options)),
-        ioc(o.config.threads),
         connections(o.config.max_connections),
-        stream_limits(o.config.max_event_streams, o.config.max_event_streams_per_token) {}
+        stream_limits(o.config.max_event_streams, o.config.max_event_streams_per_token),
+        ioc(o.config.threads) {}
 
   void beat() {
     loop_round.store(steady_ns());
