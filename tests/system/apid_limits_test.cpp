@@ -114,7 +114,7 @@ void require_answered_unread(int port, const std::string& head, int status) {
 
 }  // namespace
 
-TEST_CASE("apid: route, method, token and size are judged from the headers; a 1 GB body is never awaited",
+TEST_CASE("apid: route, method, token and size are judged from the headers, a 1 GB body is never awaited",
           "[apid][limits]") {
   TestSchema db;
   Apid api(db);
@@ -135,7 +135,7 @@ TEST_CASE("apid: route, method, token and size are judged from the headers; a 1 
   CHECK(api.proc().running());
 }
 
-TEST_CASE("apid: a 500 shows only the request id; the log keeps the database's message", "[apid][limits]") {
+TEST_CASE("apid: a 500 shows only the request id, the log keeps the database's message", "[apid][limits]") {
   TestSchema db;
   Apid api(db);
   CHECK_STATUS(api.post("/v1/jobs", R"({"kind": "k"})"), 201);
@@ -158,7 +158,7 @@ TEST_CASE("apid: a 500 shows only the request id; the log keeps the database's m
   CHECK(contains(log, "kind"));
 }
 
-TEST_CASE("apid: beyond api.max_connections new connections are closed at once; open ones are served",
+TEST_CASE("apid: beyond api.max_connections new connections are closed at once, open ones are served",
           "[apid][limits]") {
   TestSchema db;
   Apid api(db, "max_connections = 8\n");
