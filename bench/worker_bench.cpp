@@ -2,7 +2,7 @@
 // subcommand prints one JSON object on stdout; progress goes to stderr.
 //
 //   peer   --url U [--schema S] [--n N] [--lat-n 200] [--lat-rate 50] [--concurrency 1000]
-//          [--events idle|off|one|on]
+//          [--events idle|off|one|on] [--counts on|off]
 //          [--delete-completed 0|1]
 //       The peer contract of ../shared/bench/peers/README.md, in one process:
 //       enqueue: N noop jobs through the bulk API (COPY) in one call, timed from the call to its
@@ -82,7 +82,8 @@ taskq::StoreOptions store_options(const Args& a) {
 // triggers of migration 3 as they are with no event stream open; "off" drops them (taskq before
 // migration 3); "one" registers a live event listener watching one job that is not among them (a
 // per-job stream open elsewhere); "on" one watching every queue, so every change is announced.
-void fresh_schema(const taskq::StoreOptions& o, const std::string& events = "idle") {
+// `counts` (bench/stats): "off" drops the job-count triggers of migration 4 (taskq before it).
+void fresh_schema(const taskq::StoreOptions& o, const std::string& events = "idle", const std::string& counts = "on") {
   {
     pqxx::connection c(o.url);
     pqxx::nontransaction tx(c);
@@ -102,6 +103,15 @@ void fresh_schema(const taskq::StoreOptions& o, const std::string& events = "idl
       tx.exec(std::string("DROP TRIGGER ") + t + " ON " + tx.quote_name(o.schema) + ".jobs");
   } else if (events != "idle") {
     throw std::runtime_error("--events must be idle, off, one or on");
+  }
+  if (counts == "off") {
+    pqxx::connection c(o.url);
+    pqxx::nontransaction tx(c);
+    for (const char* t :
+         {"jobs_inserted_counts", "jobs_updated_counts", "jobs_deleted_counts", "jobs_truncated_counts"})
+      tx.exec(std::string("DROP TRIGGER ") + t + " ON " + tx.quote_name(o.schema) + ".jobs");
+  } else if (counts != "on") {
+    throw std::runtime_error("--counts must be on or off");
   }
 }
 
@@ -132,7 +142,7 @@ int cmd_peer(const Args& a) {
   const long long lat_n = a.num("lat-n", 200);
   const long long lat_rate = a.num("lat-rate", 50);
   const int concurrency = static_cast<int>(a.num("concurrency", 1000));
-  fresh_schema(opts, a.get("events", "idle"));
+  fresh_schema(opts, a.get("events", "idle"), a.get("counts", "on"));
   taskq::Client client(taskq::Store::open(opts));
 
   // 1. enqueue

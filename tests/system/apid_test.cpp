@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "apid_fixture.hpp"
 #include "daemon_process.hpp"
 #include "http_client.hpp"
 #include "sse_client.hpp"
@@ -25,97 +26,6 @@ using taskq::test::http_request;
 using taskq::test::HttpResult;
 using taskq::test::SseEvent;
 using taskq::test::wait_until;
-
-// The hex SHA-256 of a token, as an operator computes it (printf %s TOKEN | sha256sum).
-std::string sha256_of(const std::string& token) {
-  const auto r = taskq::test::run_program("/usr/bin/sha256sum", {}, token);
-  REQUIRE(r.exit_code == 0);
-  return r.out.substr(0, 64);
-}
-
-// Tokens "admin-token" (enqueue, read, admin), "ci-token" (enqueue, read), "ro-token" (read).
-const std::string admin = "admin-token", ci = "ci-token", ro = "ro-token";
-
-std::string tokens_section() {
-  return "[[api.tokens]]\nname = \"admin\"\nsha256 = \"" + sha256_of(admin) +
-         "\"\nscopes = [\"admin\"]\n"
-         "[[api.tokens]]\nname = \"ci\"\nsha256 = \"" +
-         sha256_of(ci) +
-         "\"\nscopes = [\"enqueue\", \"read\"]\n"
-         "[[api.tokens]]\nname = \"ro\"\nsha256 = \"" +
-         sha256_of(ro) + "\"\nscopes = [\"read\"]\n";
-}
-
-// A running taskq-apid on a free port of the test's schema.
-class Apid {
- public:
-  Apid(const TestSchema& db, const std::string& api = "", const std::string& scheme = "http")
-      : config_("[database]\nurl = \"" + db.url() + "\"\nschema = \"" + db.name() +
-                    "\"\n[log]\nlevel = \"debug\"\n[api]\nlisten = [\"127.0.0.1:0\"]\ndb_pool = 2\n" + api +
-                    tokens_section(),
-                ".toml"),
-        proc_(APID_PATH, {"--config", config_.path()}, clean_env()) {
-    INFO(proc_.log());
-    REQUIRE(proc_.wait_log("listening on " + scheme + "://", 10s));
-    std::smatch m;
-    const std::string log = proc_.log();
-    REQUIRE(std::regex_search(log, m, std::regex("listening on " + scheme + "://127\\.0\\.0\\.1:([0-9]+)")));
-    port_ = std::stoi(m[1].str());
-  }
-  [[nodiscard]] int port() const { return port_; }
-  DaemonProcess& proc() { return proc_; }
-
-  HttpResult get(const std::string& target, const std::string& token = ci) const {
-    return http_request(port_, "GET", target, "", auth(token));
-  }
-  HttpResult post(const std::string& target, const std::string& body, const std::string& token = ci,
-                  std::vector<std::pair<std::string, std::string>> headers = {}) const {
-    auto h = auth(token);
-    h.emplace_back("Content-Type", "application/json");
-    for (auto& x : headers) h.push_back(std::move(x));
-    return http_request(port_, "POST", target, body, h);
-  }
-
- private:
-  static std::vector<std::pair<std::string, std::string>> auth(const std::string& token) {
-    if (token.empty()) return {};
-    return {{"Authorization", "Bearer " + token}};
-  }
-  TempFile config_;
-  DaemonProcess proc_;
-  int port_ = 0;
-};
-
-std::string describe(const HttpResult& r) {
-  return "HTTP " + std::to_string(r.status) + "\n" + r.body;
-}
-
-#define REQUIRE_STATUS(result, code)                  \
-  do {                                                \
-    const ::taskq::test::HttpResult& res_ = (result); \
-    INFO(describe(res_));                             \
-    REQUIRE(res_.status == (code));                   \
-  } while (false)
-
-#define CHECK_STATUS(result, code)                    \
-  do {                                                \
-    const ::taskq::test::HttpResult& res_ = (result); \
-    INFO(describe(res_));                             \
-    CHECK(res_.status == (code));                     \
-  } while (false)
-
-// The error object of a response, checked for its shape.
-boost::json::object error_of(const HttpResult& r) {
-  INFO(describe(r));
-  const auto v = json(r.body);
-  REQUIRE(v.is_object());
-  const auto& e = v.as_object().at("error").as_object();
-  REQUIRE(e.at("code").is_string());
-  REQUIRE(e.at("message").is_string());
-  REQUIRE(e.contains("field"));
-  CHECK(r.header("content-type") == "application/json");
-  return e;
-}
 
 // The next event of a stream, which must come within `timeout`.
 SseEvent next_event(EventStream& s, std::chrono::milliseconds timeout = 10s) {

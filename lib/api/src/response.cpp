@@ -33,6 +33,11 @@ std::optional<std::string> leading_field(const std::string& message) {
   return head;
 }
 
+Response with_detail(Response r, const std::string& detail) {
+  r.detail = detail;
+  return r;
+}
+
 }  // namespace
 
 Response retry_after(Response r, int seconds) {
@@ -53,15 +58,23 @@ Response from_error(const Error& e) {
     case Errc::locked:
       return retry_after(error_response(409, "locked", message), 1);
     case Errc::unavailable:
-      return retry_after(error_response(503, "unavailable", message), 1);
+      return retry_after(with_detail(error_response(503, "unavailable", "PostgreSQL is unavailable; try again later"), message), 1);
     case Errc::not_migrated:
-      return error_response(503, "not_migrated", message);
+      return with_detail(
+          error_response(503, "not_migrated", "the database schema is missing or not migrated (run: taskctl migrate)"),
+          message);
     case Errc::timeout:
-      return error_response(504, "timeout", message);
+      return with_detail(error_response(504, "timeout", "the database did not answer in time; try again later"),
+                         message);
     case Errc::internal:
       break;
   }
-  return error_response(500, "internal", message);
+  return with_detail(error_response(500, "internal", "internal error"), message);
+}
+
+Response internal_error_response(const std::string& request_id) {
+  return error_response(500, "internal",
+                        "internal error; the server's log has the details under request id " + request_id);
 }
 
 }  // namespace taskq::api

@@ -108,9 +108,11 @@ json::object queue_json(const QueueStats& q) {
   return o;
 }
 
-// Checks the scope; the routed answer when refused.
-std::optional<Response> refused(const Authenticator& auth, const Request& req, Scope scope) {
+// Checks the scope; the routed answer when refused. `token`: set to the token's name.
+std::optional<Response> refused(const Authenticator& auth, const Request& req, Scope scope,
+                                std::string* token = nullptr) {
   const auto a = auth.check(req.authorization, scope);
+  if (token) *token = a.token_name;
   if (a.status == 200) return std::nullopt;
   auto r = error_response(a.status, a.status == 401 ? "unauthorized" : "forbidden", a.message);
   if (a.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
@@ -121,6 +123,13 @@ Routed answer(std::string route, Response r) {
   Routed out;
   out.route = std::move(route);
   out.response = std::move(r);
+  return out;
+}
+
+// Headers accepted; the body is to be read before the route can decide.
+Routed needs_body(std::string route) {
+  Routed out;
+  out.route = std::move(route);
   return out;
 }
 
@@ -140,6 +149,7 @@ Routed enqueue_route(const Request& req, const EnqueueLimits& limits) {
     return answer(name,
                   error_response(415, "unsupported_media_type",
                                  "send the job as Content-Type: application/json (got '" + req.content_type + "')"));
+  if (req.body_pending) return needs_body(name);
   EnqueueParams params;
   try {
     params = enqueue_params_from_json(parse_json("body", req.body));
@@ -206,6 +216,7 @@ Routed batch_route(const Request& req) {
                                        "send a JSON array (application/json) or one job per line "
                                        "(application/x-ndjson); got '" +
                                            req.content_type + "'"));
+  if (req.body_pending) return needs_body(name);
   Routed out;
   out.route = name;
   out.ok_status = 201;
@@ -229,6 +240,25 @@ Routed batch_route(const Request& req) {
     return resp;
   };
   return out;
+}
+
+// A page of jobs as JSON, at most max_list_bytes: it ends before the job that would pass that
+// (the first always goes in), and then or when it is full, next_after is its last id.
+Response list_page(const JobPage& page, int limit) {
+  const auto& jobs = page.jobs;
+  std::string items;
+  std::size_t kept = 0;
+  for (const auto& j : jobs) {
+    std::string one = json::serialize(job_json(j));
+    if (kept > 0 && items.size() + one.size() + 64 > max_list_bytes) break;
+    items += kept == 0 ? "" : ",";
+    items += one;
+    ++kept;
+  }
+  const bool more = kept < jobs.size() || (kept > 0 && (page.cut || static_cast<int>(kept) == limit));
+  Response r;
+  r.body = "{\"jobs\":[" + items + "],\"next_after\":" + (more ? std::to_string(jobs[kept - 1].id) : "null") + "}\n";
+  return r;
 }
 
 Routed list_route(const Request& req) {
@@ -266,15 +296,8 @@ Routed list_route(const Request& req) {
   }
   Routed out;
   out.route = name;
-  out.task = [f](Client& c) {
-    const auto jobs = c.list(f);
-    json::array arr;
-    for (const auto& j : jobs) arr.push_back(job_json(j));
-    json::object o{{"jobs", std::move(arr)}};
-    o["next_after"] =
-        static_cast<int>(jobs.size()) == f.limit && !jobs.empty() ? json::value(jobs.back().id) : json::value(nullptr);
-    return json_response(200, o);
-  };
+  f.max_bytes = max_list_bytes;
+  out.task = [f](Client& c) { return list_page(c.list_page(f), f.limit); };
   return out;
 }
 
@@ -376,10 +399,12 @@ Routed route(const Request& req, const RouteContext& ctx) {
     if (seg.size() == 4 && seg[3] == "events" && seg[2] != "batch") {
       const std::string name = "GET /v1/jobs/{id}/events";
       if (req.method != "GET") return answer(name, method_not_allowed("GET"));
-      if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
+      std::string token;
+      if (auto r = refused(auth, req, Scope::read, &token)) return answer(name, std::move(*r));
       if (!id) return answer(name, error_response(404, "not_found", "no such job: '" + seg[2] + "' is not a job id"));
       Routed out;
       out.route = name;
+      out.token = std::move(token);
       out.stream = StreamRequest{*id, {}};
       return out;
     }
@@ -431,7 +456,8 @@ Routed route(const Request& req, const RouteContext& ctx) {
   if (seg[1] == "events" && seg.size() == 2) {
     const std::string name = "GET /v1/events";
     if (req.method != "GET") return answer(name, method_not_allowed("GET"));
-    if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
+    std::string token;
+    if (auto r = refused(auth, req, Scope::read, &token)) return answer(name, std::move(*r));
     const auto q = parse_query(req.query);
     if (!q) return answer(name, error_response(400, "malformed_query", "the query string has a malformed % escape"));
     StreamRequest stream;
@@ -448,6 +474,7 @@ Routed route(const Request& req, const RouteContext& ctx) {
     }
     Routed out;
     out.route = name;
+    out.token = std::move(token);
     out.stream = std::move(stream);
     return out;
   }

@@ -24,6 +24,9 @@ struct Request {
   std::string content_type;
   std::string authorization;
   std::string idempotency_key;
+  // The body is announced but not read yet: a route that needs it answers only what the headers
+  // already decide (401, 403, 404, 405, 415) and otherwise nothing, so the body is read next.
+  bool body_pending = false;
 };
 
 struct Routed {
@@ -35,6 +38,7 @@ struct Routed {
   std::optional<StreamRequest> stream;   // or: an event stream for the hub
   unsigned ok_status = 200;              // what the task answers on success (for metrics)
   bool may_lock = false;                 // the task may wait on a row lock (DbPool::submit)
+  std::string token;                     // the token's name, for a stream's per-token limit
 };
 
 /// What routes need besides the request; owned by the server, alive while it runs.
@@ -49,7 +53,12 @@ struct RouteContext {
   const DbPool* pool = nullptr;  // /readyz reports a stuck pool
 };
 
+/// Decides a request. Never reads the body while `request.body_pending`.
 Routed route(const Request& request, const RouteContext& ctx);
+
+/// The most a page of GET /v1/jobs holds, as JSON: a page ends early, with its next cursor, when
+/// the next job would take it past this (a job always fits alone).
+constexpr std::size_t max_list_bytes = 8 * 1024 * 1024;
 
 /// The answer to POST /v1/jobs: 201 with the job, or 200 with the existing one for a duplicate
 /// unique key (Idempotency-Key).

@@ -399,6 +399,31 @@ const std::vector<KeyHandler>& handlers() {
          c.api.request_timeout =
              get_duration_at_least(n, w, "api.request_timeout", std::chrono::milliseconds{100}, "100ms");
        }},
+      {{"api.max_connections", "integer", "10000",
+        "Open connections taskq-apid serves at most (1 to 1000000), event streams included; a connection "
+        "beyond it is accepted and closed at once (plain HTTP gets a 503 first)."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.api.max_connections = static_cast<int>(get_int(n, w, "api.max_connections", 1, 1000000));
+       }},
+      {{"api.max_event_streams", "integer", "5000",
+        "Event streams open at once in all (1 to 1000000); a stream request beyond it gets 503 with Retry-After."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.api.max_event_streams = static_cast<int>(get_int(n, w, "api.max_event_streams", 1, 1000000));
+       }},
+      {{"api.max_event_streams_per_token", "integer", "1000",
+        "Event streams open at once per token (1 to 1000000; without tokens, for all clients together); a "
+        "stream request beyond it gets 429 with Retry-After."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.api.max_event_streams_per_token =
+             static_cast<int>(get_int(n, w, "api.max_event_streams_per_token", 1, 1000000));
+       }},
+      {{"api.stream_write_timeout", "duration", "\"30s\"",
+        "An event stream whose client has not taken a write within this time (at least 100ms) is closed; so is "
+        "one with more than 4 MiB unsent."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         c.api.stream_write_timeout =
+             get_duration_at_least(n, w, "api.stream_write_timeout", std::chrono::milliseconds{100}, "100ms");
+       }},
       {{"api.shutdown_timeout", "duration", "\"10s\"",
         "On SIGTERM, how long in-flight requests may finish before taskq-apid exits."},
        [](Config& c, const toml::node& n, const std::string& w) {

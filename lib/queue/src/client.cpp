@@ -104,6 +104,11 @@ std::vector<Job> Client::list(const JobFilter& filter) {
   return store_->list(filter);
 }
 
+JobPage Client::list_page(const JobFilter& filter) {
+  validate_filter(filter);
+  return store_->list_page(filter);
+}
+
 std::vector<JobChange> Client::cancel(const std::vector<JobId>& ids, bool dry_run) {
   if (ids.empty()) throw Error(Errc::invalid_input, "no job id given");
   return store_->cancel(ids, dry_run);

@@ -68,6 +68,22 @@ constexpr std::string_view filter_where =
     "AND ($3::text IS NULL OR kind = $3::text) AND ($4::text IS NULL OR $4::text = ANY(tags)) "
     "AND id > COALESCE($5::bigint, 0)";
 
+// A page of jobs: $6 rows at most and, when $7 is set, no more stored bytes than that (the sizes
+// come from pg_column_size, which reads no large value; only the page's rows are read whole).
+std::string list_sql() {
+  return "WITH page AS (SELECT id, COALESCE(pg_column_size(args), 0) + COALESCE(pg_column_size(result), 0) + "
+         "  COALESCE(pg_column_size(progress), 0) + COALESCE(pg_column_size(errors), 0) + "
+         "  COALESCE(pg_column_size(metadata), 0) AS bytes FROM {schema}.jobs WHERE " +
+         std::string(filter_where) +
+         " ORDER BY id LIMIT $6), "
+         "kept AS (SELECT id FROM (SELECT id, sum(bytes) OVER (ORDER BY id) AS upto FROM page) p "
+         "  WHERE $7::bigint IS NULL OR upto <= $7::bigint OR id = (SELECT min(id) FROM page)) "
+         "SELECT " +
+         job_columns("") +
+         ", (SELECT count(*) FROM kept) < (SELECT count(*) FROM page) "
+         "FROM {schema}.jobs WHERE id IN (SELECT id FROM kept) ORDER BY id";
+}
+
 constexpr std::string_view unique_live = "unique_key IS NOT NULL AND state NOT IN ('cancelled', 'failed')";
 
 std::string insert_one_sql() {
@@ -218,23 +234,32 @@ constexpr std::string_view promote_sql =
     "per_queue AS (SELECT queue, count(*) AS n FROM up GROUP BY queue) "
     "SELECT COALESCE(sum(n), 0)::bigint, count(pg_notify('{schema_name}_insert', queue)) FROM per_queue";
 
+// Counts by queue and state from queue_counts and its unfolded deltas (migration 4): O(queues),
+// whatever the number of jobs. The oldest available job: one index probe per priority (0 to 9)
+// of jobs_fetch_idx. Finished in the last minute: the last minute's entries of jobs_finished_idx.
 constexpr std::string_view stats_sql =
-    "WITH j AS (SELECT queue, "
-    "  count(*) FILTER (WHERE state = 'scheduled') AS scheduled, "
-    "  count(*) FILTER (WHERE state = 'available') AS available, "
-    "  count(*) FILTER (WHERE state = 'running') AS running, "
-    "  count(*) FILTER (WHERE state = 'completed') AS completed, "
-    "  count(*) FILTER (WHERE state = 'failed') AS failed, "
-    "  count(*) FILTER (WHERE state = 'cancelled') AS cancelled, "
-    "  min(run_at) FILTER (WHERE state = 'available') AS oldest_available, "
-    "  count(*) FILTER (WHERE finished_at > now() - interval '1 minute') AS finished_last_minute "
-    "  FROM {schema}.jobs WHERE $1::text IS NULL OR queue = $1::text GROUP BY queue) "
+    "WITH c AS (SELECT queue, state, sum(n)::bigint AS n FROM ("
+    "    SELECT queue, state, n FROM {schema}.queue_counts WHERE $1::text IS NULL OR queue = $1::text "
+    "    UNION ALL SELECT queue, state, n FROM {schema}.queue_count_deltas WHERE $1::text IS NULL OR queue = $1::text"
+    "  ) u GROUP BY queue, state), "
+    "j AS (SELECT queue, "
+    "  COALESCE(sum(n) FILTER (WHERE state = 'scheduled'), 0) AS scheduled, "
+    "  COALESCE(sum(n) FILTER (WHERE state = 'available'), 0) AS available, "
+    "  COALESCE(sum(n) FILTER (WHERE state = 'running'), 0) AS running, "
+    "  COALESCE(sum(n) FILTER (WHERE state = 'completed'), 0) AS completed, "
+    "  COALESCE(sum(n) FILTER (WHERE state = 'failed'), 0) AS failed, "
+    "  COALESCE(sum(n) FILTER (WHERE state = 'cancelled'), 0) AS cancelled "
+    "  FROM c GROUP BY queue HAVING bool_or(n <> 0)), "
+    "f AS (SELECT queue, count(*) AS n FROM {schema}.jobs WHERE state IN ('completed', 'failed', 'cancelled') "
+    "  AND finished_at > now() - interval '1 minute' AND ($1::text IS NULL OR queue = $1::text) GROUP BY queue) "
     "SELECT COALESCE(j.queue, q.name), q.paused_at, COALESCE(j.scheduled, 0), COALESCE(j.available, 0), "
     "  COALESCE(j.running, 0), COALESCE(j.completed, 0), COALESCE(j.failed, 0), COALESCE(j.cancelled, 0), "
-    "  CASE WHEN j.oldest_available IS NULL THEN NULL "
-    "       ELSE GREATEST(0, (extract(epoch FROM now() - j.oldest_available) * 1000000)::bigint) END, "
-    "  COALESCE(j.finished_last_minute, 0) "
-    "FROM j FULL JOIN {schema}.queues q ON q.name = j.queue "
+    "  CASE WHEN COALESCE(j.available, 0) = 0 THEN NULL ELSE (SELECT "
+    "    GREATEST(0, (extract(epoch FROM now() - min(o.run_at)) * 1000000)::bigint) "
+    "    FROM generate_series(0, 9) p CROSS JOIN LATERAL (SELECT a.run_at FROM {schema}.jobs a "
+    "      WHERE a.queue = j.queue AND a.state = 'available' AND a.priority = p ORDER BY a.run_at LIMIT 1) o) END, "
+    "  COALESCE(f.n, 0) "
+    "FROM j FULL JOIN {schema}.queues q ON q.name = j.queue LEFT JOIN f ON f.queue = j.queue "
     "WHERE $1::text IS NULL OR COALESCE(j.queue, q.name) = $1::text ORDER BY 1";
 
 // ---------------------------------------------------------------------------------------------
@@ -758,14 +783,20 @@ std::vector<Job> Store::get_many(const std::vector<JobId>& ids) {
 }
 
 std::vector<Job> Store::list(const JobFilter& f) {
+  return list_page(f).jobs;
+}
+
+JobPage Store::list_page(const JobFilter& f) {
   try {
     pqxx::read_transaction tx(*impl_->conn);
-    auto rows = tx.exec_params(impl_->sql("SELECT " + job_columns("") + " FROM {schema}.jobs WHERE " +
-                                          std::string(filter_where) + " ORDER BY id LIMIT $6"),
-                               opt_text_array(f.queues), opt_state_array(f.states), f.kind, f.tag, f.after_id, f.limit);
-    std::vector<Job> out;
-    out.reserve(rows.size());
-    for (const auto& r : rows) out.push_back(read_job(r));
+    auto rows = tx.exec_params(impl_->sql(list_sql()), opt_text_array(f.queues), opt_state_array(f.states), f.kind,
+                               f.tag, f.after_id, f.limit, f.max_bytes);
+    JobPage out;
+    out.jobs.reserve(rows.size());
+    for (const auto& r : rows) {
+      out.jobs.push_back(read_job(r));
+      out.cut = r[r.size() - 1].as<bool>();
+    }
     return out;
   } catch (...) {
     impl_->fail("list jobs");

@@ -156,6 +156,10 @@ struct ApiConfig {
   std::uint64_t max_body = 1024 * 1024;
   Duration request_timeout = std::chrono::seconds{30};
   Duration shutdown_timeout = std::chrono::seconds{10};
+  int max_connections = 10000;                               // open connections; more are accepted and closed at once
+  int max_event_streams = 5000;                              // event streams in all; more get 503
+  int max_event_streams_per_token = 1000;                    // per token; more get 429
+  Duration stream_write_timeout = std::chrono::seconds{30};  // a stream write pending longer is cut
   std::optional<ApiTls> tls;
   std::vector<ApiToken> tokens;
   bool insecure_no_auth = false;

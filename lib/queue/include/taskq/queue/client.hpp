@@ -54,6 +54,8 @@ class Client {
   /// Throws Error(not_found).
   Job get_existing(JobId id);
   std::vector<Job> list(const JobFilter& filter);
+  /// list(), telling whether filter.max_bytes ended the page early.
+  JobPage list_page(const JobFilter& filter);
 
   std::vector<JobChange> cancel(const std::vector<JobId>& ids, bool dry_run);
   std::vector<JobChange> cancel_matching(const JobFilter& filter, bool dry_run);

@@ -49,6 +49,15 @@ struct JobFilter {
   std::optional<std::string> tag{};
   std::optional<JobId> after_id{};  // keyset pagination: only ids greater than this
   int limit = 100;
+  // When set, list() stops before the job that would take the page's stored size (args, result,
+  // progress, errors, metadata, as PostgreSQL stores them) past this; the first job always comes.
+  std::optional<std::int64_t> max_bytes{};
+};
+
+/// A page of list(): the jobs, and whether JobFilter::max_bytes ended it before its limit.
+struct JobPage {
+  std::vector<Job> jobs;
+  bool cut = false;
 };
 
 /// One job touched by cancel or retry.
@@ -241,6 +250,8 @@ class Store {
   /// The jobs of these ids that exist (any order); one prepared statement.
   std::vector<Job> get_many(const std::vector<JobId>& ids);
   std::vector<Job> list(const JobFilter& filter);
+  /// list(), and whether `max_bytes` cut the page short (jobs past its last one match too).
+  JobPage list_page(const JobFilter& filter);
 
   /// Waiting jobs become cancelled; running ones get a cancel request and a NOTIFY. All ids must
   /// exist (else not_found) and none may be finished (else conflict); otherwise nothing changes.
