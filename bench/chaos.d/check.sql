@@ -1,5 +1,5 @@
 -- bench/chaos's checks over the soak's jobs (schema chaos) and logs (schema chaos_check, see
--- load.sql). Prints one JSON object. psql variables: grace_us (worker_grace).
+-- load.sql). Prints one JSON object.
 SET search_path = chaos_check;
 
 -- Every handler run: exec runs from the handler's log (ppid = the worker's pid), http calls from
@@ -136,6 +136,8 @@ SELECT json_build_object(
     'keys_enqueued_twice', (SELECT count(*) FROM jobs_ack WHERE cardinality(ids) > 1)),
   'not_terminal', json_build_object(
     'count', (SELECT count(*) FROM chaos.jobs WHERE state IN ('scheduled', 'available', 'running')),
+    'by_kind', (SELECT json_object_agg(k, n) FROM (SELECT kind || ' ' || state AS k, count(*) n FROM chaos.jobs
+                 WHERE state IN ('scheduled', 'available', 'running') GROUP BY 1 ORDER BY 1) x),
     'jobs', (SELECT json_agg(x) FROM (SELECT id, kind, queue, state, attempt, worker_id, attempted_at
                                         FROM chaos.jobs WHERE state IN ('scheduled', 'available', 'running')
                                        ORDER BY id LIMIT 30) x)),
@@ -174,6 +176,7 @@ SELECT json_build_object(
                  FROM faults WHERE type IN ('lock', 'flood', 'stop_leader', 'terminate'))),
   'daemons', (SELECT json_agg(json_build_object('label', d.label, 'peak_rss_mb', round(d.peak_kib / 1024.0, 1),
                                                 'log_mb', round(d.log_bytes / 1048576.0, 2), 'exit', x.rc,
+                                                'error_lines', d.error_lines, 'first_error', d.first_error,
                                                 'starts', (SELECT count(*) FROM procs p WHERE p.label = d.label))
                               ORDER BY d.label)
                 FROM daemons d LEFT JOIN exits x USING (label)),

@@ -1,4 +1,5 @@
 -- bench/chaos: the tables its checks read, filled by COPY from the run's files (check.sql).
+SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS chaos_check CASCADE;
 CREATE SCHEMA chaos_check;
 SET search_path = chaos_check;
@@ -14,4 +15,4 @@ CREATE TABLE acks (src text, key text, id text);                    -- enqueues 
 CREATE TABLE unacked (src text, key text, reason text);             -- enqueues given up on
 CREATE TABLE deaths (label text, pid int, at_us bigint);            -- daemons that died on their own
 CREATE TABLE exits (label text, pid int, rc text);                  -- exit status after SIGTERM
-CREATE TABLE daemons (label text, peak_kib bigint, log_bytes bigint);
+CREATE TABLE daemons (label text, peak_kib bigint, log_bytes bigint, error_lines int, first_error text);
