@@ -3,6 +3,14 @@
 // per flush (plus one for progress), so the batch grows with the load and an idle worker writes
 // at once. While PostgreSQL is unreachable the outcomes are held (their number is bounded by the
 // worker's concurrency: no new jobs are claimed meanwhile) and written after the reconnect.
+//
+// A batch PostgreSQL refuses for its data (DbLink::with_refusals: a value it cannot store) is
+// never retried as it is: it is split in halves until each refused row is alone, and the rest
+// is written. A refused outcome is replaced by a failed attempt whose error entry says why
+// ("result: refused by PostgreSQL: ...", built from clean text only; retried after the job's
+// backoff, or failed when its attempts are used up); a refused progress value is dropped. Both
+// are logged with the job's id, queue and kind. Connection errors and other errors (a timeout,
+// a missing schema) hold the batch and try again later, as before.
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -16,9 +24,16 @@
 
 namespace taskq::worker {
 
+/// What the completer needs to know of an outcome's job should PostgreSQL refuse the outcome.
+struct OutcomeNote {
+  std::string queue, kind;  // for log lines
+  Timestamp retry_at{};     // when to run the job again if the attempt is recorded as failed instead
+  int refusals = 0;         // how many times this job's outcome was refused (replacements count)
+};
+
 class Completer {
  public:
-  /// `written` is called on the completer thread after each flush that committed, with the
+  /// `written` is called on the completer thread after each write that committed, with the
   /// outcomes it wrote (so the owner can forget those jobs).
   Completer(std::string role, StoreOptions options, std::int64_t worker_id, bool delete_completed,
             std::function<void(const std::vector<Outcome>&)> written);
@@ -26,17 +41,32 @@ class Completer {
 
   void connect_or_throw() { link_.connect_or_throw(); }
   void start();
-  void push(Outcome outcome);
+  void push(Outcome outcome, OutcomeNote note);
   /// The latest progress of a job replaces an unwritten earlier one.
-  void push_progress(ProgressUpdate update);
+  void push_progress(ProgressUpdate update, const std::string& queue, const std::string& kind);
   /// Writes what is pending, trying for up to `deadline`, then stops the thread. Returns how
   /// many outcomes could not be written.
   std::size_t stop(Duration deadline);
   [[nodiscard]] std::size_t pending() const;
 
+  /// The outcome recorded instead of one PostgreSQL refused (`why`: its error message), or
+  /// nothing when even the simplest replacement was refused before. Public for tests.
+  static std::optional<Outcome> replacement(const Outcome& refused, OutcomeNote& note, const std::string& why);
+
  private:
+  struct Batch {
+    std::vector<Outcome> outcomes;
+    std::vector<OutcomeNote> notes;  // parallel to outcomes
+  };
+  struct ProgressBatch {
+    std::vector<ProgressUpdate> updates;
+    std::vector<std::string> labels;  // parallel: "job ID (queue Q, kind K)"
+  };
+
   void run(const std::stop_token& stop);
   bool flush();
+  void write_outcomes(Batch batch, Batch& held);
+  void write_progress(ProgressBatch batch, ProgressBatch& held);
 
   DbLink link_;
   std::int64_t worker_id_;
@@ -44,8 +74,12 @@ class Completer {
   std::function<void(const std::vector<Outcome>&)> written_;
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
-  std::vector<Outcome> outcomes_;
-  std::unordered_map<JobId, ProgressUpdate> progress_;
+  Batch outcomes_;
+  struct PendingProgress {
+    ProgressUpdate update;
+    std::string label;
+  };
+  std::unordered_map<JobId, PendingProgress> progress_;
   std::jthread thread_;
 };
 
