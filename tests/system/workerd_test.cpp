@@ -11,6 +11,7 @@
 
 #include "daemon_process.hpp"
 #include "system_helpers.hpp"
+#include "workerd_helpers.hpp"
 
 namespace taskq::systest {
 namespace {
@@ -18,56 +19,6 @@ namespace {
 using namespace std::chrono_literals;
 using taskq::test::DaemonProcess;
 using taskq::test::wait_until;
-
-// A config file for the test's schema: [database] plus whatever the test adds.
-std::string config_text(const std::string& url, const std::string& schema, const std::string& extra,
-                        const std::string& worker = "queues = { default = 8 }") {
-  const std::string shutdown =
-      worker.find("shutdown_timeout") == std::string::npos ? "shutdown_timeout = \"5s\"\n" : "";
-  return "[database]\nurl = \"" + url + "\"\nschema = \"" + schema + "\"\n[log]\nlevel = \"debug\"\n[worker]\n" +
-         worker + "\npoll_interval = \"100ms\"\nheartbeat_interval = \"200ms\"\n" + shutdown + extra;
-}
-
-// A running worker on the test's schema.
-class Workerd {
- public:
-  Workerd(const TestSchema& db, const std::string& extra, const std::string& worker = "queues = { default = 8 }",
-          std::map<std::string, std::string> env = {})
-      : db_(db),
-        config_(config_text(db.url(), db.name(), extra, worker), ".toml"),
-        proc_(WORKERD_PATH, {"--config", config_.path()}, clean_env(std::move(env))) {
-    INFO(proc_.log());
-    REQUIRE(wait_until([&] { return registered() || !proc_.running(); }, 10s));
-    REQUIRE(proc_.running());
-  }
-  [[nodiscard]] bool registered() const {
-    return db_.scalar("SELECT count(*) FROM workers WHERE pid = " + std::to_string(proc_.pid())) == "1";
-  }
-  DaemonProcess& proc() { return proc_; }
-  [[nodiscard]] const std::string& config_path() const { return config_.path(); }
-
- private:
-  const TestSchema& db_;
-  TempFile config_;
-  DaemonProcess proc_;
-};
-
-std::string state_of(const TestSchema& db, long long id) {
-  return job_field(db, id, "state");
-}
-
-bool wait_state(const TestSchema& db, long long id, const std::string& state, std::chrono::milliseconds timeout = 10s) {
-  return wait_until([&] { return state_of(db, id) == state; }, timeout);
-}
-
-#define REQUIRE_STATE(db, id, state, w)                                                             \
-  do {                                                                                              \
-    const bool reached_ = wait_state(db, id, state);                                                \
-    INFO("job " << (id) << " is " << state_of(db, id) << ", errors " << job_field(db, id, "errors") \
-                << "\n--- workerd log ---\n"                                                        \
-                << (w).proc().log());                                                               \
-    REQUIRE(reached_);                                                                              \
-  } while (false)
 
 bool pid_gone(const std::string& pid_text) {
   const pid_t pid = static_cast<pid_t>(std::stol(trim(pid_text)));

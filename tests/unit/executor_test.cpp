@@ -49,12 +49,12 @@ bool wait_live(const Executor& ex, const std::vector<std::pair<JobId, int>>& wan
 TEST_CASE("executor: a job claimed again while its earlier run lives stops that run and keeps the new one",
           "[executor]") {
   Finished f;
-  Executor ex({}, {[&](const Job&, Outcome o) {
+  Executor ex({}, {[&](const Job&, Outcome o, Timestamp) {
                      std::lock_guard lock(f.mu);
                      f.outcomes.push_back(std::move(o));
                      f.cv.notify_all();
                    },
-                   [](ProgressUpdate) {}});
+                   [](const Job&, ProgressUpdate) {}});
   ex.start();
   ex.submit({sleeping(7, 1)});
   REQUIRE(wait_live(ex, {{7, 1}}));
@@ -80,12 +80,12 @@ TEST_CASE("executor: a job claimed again while its earlier run lives stops that 
 
 TEST_CASE("executor: a cancel stops every run of the job", "[executor]") {
   Finished f;
-  Executor ex({}, {[&](const Job&, Outcome o) {
+  Executor ex({}, {[&](const Job&, Outcome o, Timestamp) {
                      std::lock_guard lock(f.mu);
                      f.outcomes.push_back(std::move(o));
                      f.cv.notify_all();
                    },
-                   [](ProgressUpdate) {}});
+                   [](const Job&, ProgressUpdate) {}});
   ex.start();
   ex.submit({sleeping(9, 3), sleeping(10, 1)});
   REQUIRE(wait_live(ex, {{9, 3}, {10, 1}}));

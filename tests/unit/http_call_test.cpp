@@ -12,7 +12,9 @@
 
 #include "http_call.hpp"
 #include "one_shot_server.hpp"
+#include "run_output.hpp"
 #include "taskq/core/error.hpp"
+#include "taskq/core/utf8.hpp"
 
 using namespace taskq;
 using namespace taskq::worker;
@@ -137,4 +139,24 @@ TEST_CASE("timeouts, refused connections and cancel are retries", "[http]") {
   r = call(slow.url(), 5s, {}, true);
   CHECK(r.kind == HandlerResult::Kind::retry);
   CHECK(r.message == "cancelled");
+}
+
+TEST_CASE("a webhook's answer becomes clean text: cut on a character, bad bytes and NUL cleaned", "[http]") {
+  // The 200-byte excerpt of the body would cut the euro sign after 199 bytes.
+  OneShotServer failing([](const auto&) {
+    auto r = response(http::status::internal_server_error, std::string(199, 'x') + "\xe2\x82\xac" + "rest");
+    r.reason("Broken \xff");
+    return r;
+  });
+  auto r = call(failing.url());
+  CHECK(r.kind == HandlerResult::Kind::retry);
+  CHECK(r.message == "HTTP 500 Broken \xff: " + std::string(199, 'x'));  // cut before the euro sign
+  tidy_result(r);
+  CHECK(r.message == "HTTP 500 Broken \xef\xbf\xbd: " + std::string(199, 'x'));
+  CHECK(valid_utf8(r.message));
+
+  OneShotServer nul([](const auto&) { return response(http::status::ok, R"({"a": "\u0000", "b": "\ud800"})"); });
+  r = call(nul.url());
+  CHECK(r.kind == HandlerResult::Kind::completed);
+  CHECK(r.result == std::optional<std::string>(R"({"a": "", "b": "\ufffd"})"));
 }

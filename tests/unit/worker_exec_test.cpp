@@ -125,14 +125,48 @@ TEST_CASE("bad side channel lines are reported with their line number and ignore
   SideChannelParser p(64);
   std::vector<SideMessage> m;
   p.feed("progress 120\nresult {nope\nsnooze -1\nhello\n" + std::string(100, 'x') + "\nprogress 5\n", m);
-  REQUIRE(m.size() == 1);
-  CHECK(m[0].percent == 5);
-  REQUIRE(p.errors().size() == 5);
+  // A result line's text is passed on as it is: whether it is JSON decides the attempt.
+  REQUIRE(m.size() == 2);
+  CHECK(m[0].kind == SideMessage::Kind::result);
+  CHECK(m[0].text == "{nope");
+  CHECK(m[0].line == 2);
+  CHECK(m[1].percent == 5);
+  REQUIRE(p.errors().size() == 4);
+  CHECK(p.error_count() == 4);
   CHECK(p.errors()[0] == "side channel line 1: progress must be 0-100, got '120'");
-  CHECK(p.errors()[1].find("line 2: result is not valid JSON") != std::string::npos);
-  CHECK(p.errors()[2].find("line 3: snooze") != std::string::npos);
-  CHECK(p.errors()[3].find("line 4: unknown message 'hello'") != std::string::npos);
-  CHECK(p.errors()[4].find("line 5: longer than 64 bytes") != std::string::npos);
+  CHECK(p.errors()[1].find("line 3: snooze") != std::string::npos);
+  CHECK(p.errors()[2].find("line 4: unknown message 'hello'") != std::string::npos);
+  CHECK(p.errors()[3].find("line 5: longer than 64 bytes") != std::string::npos);
+}
+
+TEST_CASE("a flood of bad side channel lines keeps the first few errors and counts the rest", "[exec][bounds]") {
+  SideChannelParser p;
+  std::vector<SideMessage> m;
+  std::string flood;
+  for (int i = 0; i < 100000; ++i) flood += "garbage \xff\xfe line " + std::to_string(i) + "\n";
+  p.feed(flood, m);
+  CHECK(m.empty());
+  CHECK(p.error_count() == 100000);
+  REQUIRE(p.errors().size() == side_errors_kept);
+  CHECK(p.errors()[0] == "side channel line 1: unknown message 'garbage' (expected progress, result or snooze)");
+  // Quotes of the handler's bytes are cut short and made valid UTF-8 (they go to the log).
+  p = SideChannelParser(1024, 1);
+  p.feed("\xe2\x82\xac\xff" + std::string(100, 'y') + "\n", m);
+  REQUIRE(p.errors().size() == 1);
+  CHECK(p.errors()[0].find("\xef\xbf\xbd") != std::string::npos);
+  CHECK(p.errors()[0].find("...'") != std::string::npos);
+  CHECK(p.errors()[0].find('\xff') == std::string::npos);
+}
+
+TEST_CASE("an output tail never starts inside a UTF-8 character", "[exec]") {
+  OutputTail t(4);
+  t.append("ab\xe2\x82\xac");  // "ab€": the last 4 bytes start with 'b'
+  CHECK(t.str() == "b\xe2\x82\xac");
+  t.append("\xe2\x82\xac");  // "€€": the last 4 bytes start inside the first euro sign
+  CHECK(t.str() == "\xe2\x82\xac");
+  OutputTail whole(16);
+  whole.append("\x82\xac ok");  // nothing dropped: kept as written (cleaned later)
+  CHECK(whole.str() == "\x82\xac ok");
 }
 
 TEST_CASE("exit statuses classify the attempt", "[exec]") {
@@ -150,6 +184,24 @@ TEST_CASE("exit statuses classify the attempt", "[exec]") {
   f.stdout_all = "{\"cut\": ";
   f.stdout_truncated = true;
   CHECK_FALSE(classify_exit(f).result.has_value());
+
+  // A result line that is not JSON fails the attempt, saying where; results are cleaned.
+  f = ExecFacts{};
+  f.status.code = 0;
+  f.result_line = "{nope";
+  f.result_line_no = 3;
+  r = classify_exit(f);
+  CHECK(r.kind == HandlerResult::Kind::retry);
+  CHECK(r.message.rfind("result: not valid JSON: ", 0) == 0);
+  CHECK(r.message.find("(side channel line 3)") != std::string::npos);
+  CHECK_FALSE(r.result.has_value());
+  f.result_line = R"({"a": "\u0000", "b": "\ud800"})";
+  r = classify_exit(f);
+  CHECK(r.kind == HandlerResult::Kind::completed);
+  CHECK(r.result == std::optional<std::string>(R"({"a": "", "b": "\ufffd"})"));
+  f.result_line.reset();
+  f.stdout_all = "\"caf\xc3\" \n";
+  CHECK(classify_exit(f).result == std::optional<std::string>("\"caf\xef\xbf\xbd\""));
 
   f = ExecFacts{};
   f.status.code = 75;

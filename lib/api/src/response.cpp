@@ -58,7 +58,8 @@ Response from_error(const Error& e) {
     case Errc::locked:
       return retry_after(error_response(409, "locked", message), 1);
     case Errc::unavailable:
-      return retry_after(with_detail(error_response(503, "unavailable", "PostgreSQL is unavailable; try again later"), message), 1);
+      return retry_after(
+          with_detail(error_response(503, "unavailable", "PostgreSQL is unavailable; try again later"), message), 1);
     case Errc::not_migrated:
       return with_detail(
           error_response(503, "not_migrated", "the database schema is missing or not migrated (run: taskctl migrate)"),

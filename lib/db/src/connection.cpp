@@ -220,7 +220,10 @@ void rethrow_as_error(std::string_view context, std::string_view schema) {
         throw Error(Errc::conflict, ctx + ": another live job holds the same unique key; nothing was changed");
       throw Error(Errc::conflict, ctx + ": " + msg);
     }
-    if (state.rfind("22", 0) == 0 || state.rfind("23", 0) == 0) throw Error(Errc::invalid_input, ctx + ": " + msg);
+    // Data exceptions, integrity violations and program limits (a value nested too deep, a row
+    // too large): the values are refused, the connection is fine.
+    if (state.rfind("22", 0) == 0 || state.rfind("23", 0) == 0 || state.rfind("54", 0) == 0)
+      throw Error(Errc::invalid_input, ctx + ": " + msg);
     if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03")
       throw Error(Errc::unavailable, ctx + ": " + msg);
     if (state == "55P03")

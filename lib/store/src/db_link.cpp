@@ -54,12 +54,23 @@ void DbLink::lost(const std::string& why) {
 }
 
 bool DbLink::with(const std::function<void(Store&)>& f) {
+  return run(f, false);
+}
+
+bool DbLink::with_refusals(const std::function<void(Store&)>& f) {
+  return run(f, true);
+}
+
+bool DbLink::run(const std::function<void(Store&)>& f, bool throw_refusals) {
   if (!store_ && !open()) return false;
   try {
     f(*store_);
     last_error_.clear();
     return true;
   } catch (const Error& e) {
+    if (throw_refusals && (e.code() == Errc::invalid_input || e.code() == Errc::conflict ||
+                           (is_transient(e) && e.code() != Errc::unavailable)))
+      throw;
     if (e.code() == Errc::unavailable) {
       lost(e.what());
     } else if (e.what() != last_error_) {

@@ -164,8 +164,18 @@ constexpr std::string_view complete_general_sql =
     "  run_at = CASE WHEN d.new_state IN ('available', 'scheduled') THEN d.run_at ELSE j.run_at END, "
     "  attempt = CASE WHEN d.outcome IN ('snoozed', 'returned') THEN GREATEST(j.attempt - 1, 0) ELSE j.attempt END, "
     "  max_attempts = d.max_attempts, "
-    "  errors = CASE WHEN d.error IS NULL THEN j.errors ELSE COALESCE(j.errors, '[]') || jsonb_build_array(d.error) "
-    "END, "
+    // errors: d.error appended, keeping at most the first entry and the last 10; the others are
+    // replaced by one {"dropped": N, "message": ...} entry after the first, whose count grows as
+    // more go. Computed from j.errors here, in the UPDATE, so a concurrent append (a rescue) counts.
+    "  errors = CASE WHEN d.error IS NULL THEN j.errors ELSE ("
+    "    SELECT CASE WHEN c.n - c.m <= 11 THEN c.e "
+    "      ELSE jsonb_build_array(c.e -> 0, jsonb_build_object('dropped', c.dropped + c.n - c.m - 11, 'message', "
+    "        format('%s error entries dropped: the first and the last 10 are kept', c.dropped + c.n - c.m - 11))) "
+    "        || (SELECT jsonb_agg(t.x ORDER BY t.i) FROM jsonb_array_elements(c.e) WITH ORDINALITY t(x, i) "
+    "            WHERE t.i > c.n - 10) END "
+    "    FROM (SELECT b.e, jsonb_array_length(b.e) AS n, CASE WHEN (b.e -> 1) ? 'dropped' THEN 1 ELSE 0 END AS m, "
+    "      COALESCE((b.e -> 1 ->> 'dropped')::bigint, 0) AS dropped "
+    "      FROM (SELECT COALESCE(j.errors, '[]') || jsonb_build_array(d.error) AS e) b) c) END, "
     "  result = COALESCE(d.result, j.result) "
     "  FROM decided d WHERE j.id = d.id AND j.state = 'running' AND j.worker_id = $6 "
     "  RETURNING j.queue, j.state) "

@@ -1,53 +1,53 @@
 #include "completer.hpp"
 
 #include <spdlog/spdlog.h>
-
-#include <algorithm>
-#include <optional>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "taskq/core/error.hpp"
+#include "taskq/core/utf8.hpp"
+
+#include <algorithm>
 
 namespace taskq::worker {
 
 namespace {
 
+std::string label_of(JobId id, const std::string& queue, const std::string& kind) {
+  return "job " + std::to_string(id) + " (queue " + queue + ", kind " + kind + ")";
+}
+
+// PostgreSQL's reason without the store's context ("complete jobs: ..."), as clean text.
+std::string reason_of(const std::string& what) {
+  std::string_view r = what;
+  for (std::string_view ctx : {"complete jobs: ", "record progress: "})
+    if (r.substr(0, ctx.size()) == ctx) r.remove_prefix(ctx.size());
+  return clean_text_head(r, 1024);
+}
+
+// The "message" of an error entry (JSON object text), or empty.
+std::string message_of(const std::optional<std::string>& entry) {
+  if (!entry) return {};
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(*entry, ec);
+  if (ec || !v.is_object()) return {};
+  const auto* m = v.as_object().if_contains("message");
+  return m && m->is_string() ? std::string(m->get_string()) : std::string();
+}
+
 constexpr Duration first_hold = std::chrono::seconds{1};
 constexpr Duration max_hold = std::chrono::seconds{15};
 
-enum class Attempt { ok, lost, failed };
-
-// Runs `f` on the link: ok, lost (the connection; the link reconnects later), or failed with
-// `error` (anything else, the connection still good).
-Attempt attempt(DbLink& link, const std::function<void(Store&)>& f, std::optional<Error>& error) {
-  error.reset();
-  const bool ok = link.with([&](Store& store) {
-    try {
-      f(store);
-    } catch (const Error& e) {
-      if (e.code() == Errc::unavailable) throw;
-      error = e;
-    }
-  });
-  if (!ok) return Attempt::lost;
-  return error ? Attempt::failed : Attempt::ok;
+template <class T>
+void append(std::vector<T>& to, std::vector<T>& from) {
+  to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
 }
 
-const char* kind_name(Outcome::Kind k) {
-  switch (k) {
-    case Outcome::Kind::completed:
-      return "completed";
-    case Outcome::Kind::retry:
-      return "retry";
-    case Outcome::Kind::failed:
-      return "failed";
-    case Outcome::Kind::snoozed:
-      return "snoozed";
-    case Outcome::Kind::cancelled:
-      return "cancelled";
-    case Outcome::Kind::returned:
-      return "returned";
-  }
-  return "?";
+template <class T>
+std::vector<T> slice(std::vector<T>& v, std::size_t from, std::size_t to) {
+  return {std::make_move_iterator(v.begin() + static_cast<std::ptrdiff_t>(from)),
+          std::make_move_iterator(v.begin() + static_cast<std::ptrdiff_t>(to))};
 }
 
 }  // namespace
@@ -70,35 +70,38 @@ void Completer::start() {
   thread_ = std::jthread([this](const std::stop_token& st) { run(st); });
 }
 
-void Completer::push(Outcome outcome) {
+void Completer::push(Outcome outcome, OutcomeNote note) {
   {
     std::lock_guard lock(mu_);
-    outcomes_.push_back(std::move(outcome));
+    outcomes_.outcomes.push_back(std::move(outcome));
+    outcomes_.notes.push_back(std::move(note));
   }
   cv_.notify_one();
 }
 
-void Completer::push_progress(ProgressUpdate update) {
+void Completer::push_progress(ProgressUpdate update, const std::string& queue, const std::string& kind) {
   {
     std::lock_guard lock(mu_);
-    progress_[update.id] = std::move(update);
+    const JobId id = update.id;
+    progress_[id] = PendingProgress{std::move(update), label_of(id, queue, kind)};
   }
   cv_.notify_one();
 }
 
 std::size_t Completer::pending() const {
   std::lock_guard lock(mu_);
-  return outcomes_.size() + held_count_.load();
+  return outcomes_.outcomes.size() + held_count_.load();
 }
 
-void Completer::hold(Outcome o, const Error& why) {
+void Completer::hold(Outcome o, OutcomeNote note, const std::string& why) {
   Held h;
   h.outcome = std::move(o);
+  h.note = std::move(note);
   h.backoff = first_hold;
   h.due = std::chrono::steady_clock::now() + h.backoff;
   h.tries = 1;
-  spdlog::warn("{}: holding the {} outcome of job {} (attempt {}): {}; retrying every {} at most", link_.role(),
-               kind_name(h.outcome.kind), h.outcome.id, h.outcome.attempt, why.what(), format_duration(max_hold));
+  spdlog::warn("{}: holding the outcome of attempt {}: {}; retrying every {} at most",
+               label_of(h.outcome.id, h.note.queue, h.note.kind), h.outcome.attempt, why, format_duration(max_hold));
   held_.push_back(std::move(h));
   held_count_.store(held_.size());
 }
@@ -117,27 +120,32 @@ bool Completer::retry_held(bool all) {
       ++i;
       continue;
     }
-    std::optional<Error> error;
     const std::vector<Outcome> one{h.outcome};
     std::size_t applied = 0;
-    const auto r = attempt(
-        link_, [&](Store& s) { applied = s.complete(worker_id_, one, delete_completed_); }, error);
-    if (r == Attempt::lost) return false;
-    if (r == Attempt::failed && is_transient(*error)) {
+    std::optional<Error> error;
+    bool ok = false;
+    try {
+      ok = link_.with_refusals([&](Store& s) { applied = s.complete(worker_id_, one, delete_completed_); });
+    } catch (const Error& e) {
+      error = e;
+    }
+    if (!ok && !error) return false;  // the connection: try again after the reconnect
+    if (error && is_transient(*error)) {
       ++h.tries;
       h.backoff = std::min(max_hold, h.backoff * 2);
       h.due = std::chrono::steady_clock::now() + h.backoff;
       ++i;
       continue;
     }
-    if (r == Attempt::ok) {
-      spdlog::info("{}: the held {} outcome of job {} is written (after {} tries)", link_.role(),
-                   kind_name(h.outcome.kind), h.outcome.id, h.tries + 1);
+    if (ok) {
+      spdlog::info("{}: the held outcome of attempt {} is written (after {} tries)",
+                   label_of(h.outcome.id, h.note.queue, h.note.kind), h.outcome.attempt, h.tries + 1);
       if (written_) written_(one, applied);
     } else {
-      // Not transient: back with the others, where such errors are handled.
+      // Refused for its data: back with the others, where refusals are handled.
       std::lock_guard lock(mu_);
-      outcomes_.push_back(h.outcome);
+      outcomes_.outcomes.push_back(h.outcome);
+      outcomes_.notes.push_back(h.note);
     }
     held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(i));
     held_count_.store(held_.size());
@@ -145,82 +153,168 @@ bool Completer::retry_held(bool all) {
   return true;
 }
 
-bool Completer::write_one_by_one(std::vector<Outcome>& batch, std::vector<ProgressUpdate>& progress) {
-  std::optional<Error> error;
-  for (const auto& p : progress) {
-    const std::vector<ProgressUpdate> one{p};
-    const auto r = attempt(
-        link_, [&](Store& s) { s.set_progress(worker_id_, one); }, error);
-    if (r == Attempt::lost) return false;
-    // Progress is advisory and the next update replaces it: one that meets a lock is dropped.
-    if (r == Attempt::failed) spdlog::debug("{}: progress of job {} dropped: {}", link_.role(), p.id, error->what());
-  }
-  progress.clear();
-  std::vector<Outcome> written, later;
-  std::size_t applied = 0;
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const std::vector<Outcome> one{batch[i]};
-    const auto r = attempt(
-        link_, [&](Store& s) { applied += s.complete(worker_id_, one, delete_completed_); }, error);
-    if (r == Attempt::lost) {
-      later.insert(later.end(), batch.begin() + static_cast<std::ptrdiff_t>(i), batch.end());
+std::optional<Outcome> Completer::replacement(const Outcome& refused, OutcomeNote& note, const std::string& why) {
+  ++note.refusals;
+  if (note.refusals > 2) return std::nullopt;
+  Outcome r;
+  r.id = refused.id;
+  r.attempt = refused.attempt;
+  r.max_attempts = refused.max_attempts;
+  switch (refused.kind) {
+    case Outcome::Kind::completed:
+    case Outcome::Kind::retry:
+      // The attempt failed: retried after the job's backoff, or failed when out of attempts.
+      r.kind = Outcome::Kind::retry;
+      r.run_at = refused.kind == Outcome::Kind::retry && refused.run_at ? refused.run_at : note.retry_at;
       break;
-    }
-    if (r == Attempt::ok)
-      written.push_back(batch[i]);
-    else if (is_transient(*error))
-      hold(batch[i], *error);
-    else
-      later.push_back(batch[i]);
+    case Outcome::Kind::failed:
+      r.kind = Outcome::Kind::failed;
+      break;
+    default:  // snoozed, cancelled, returned: no data of the handler's to refuse; sent bare
+      r.kind = refused.kind;
+      r.run_at = refused.run_at;
+      return r;
   }
-  if (written_ && !written.empty()) written_(written, applied);
-  batch.swap(later);
-  return batch.empty();
+  if (note.refusals > 1) return r;  // the error entry below was refused too: none at all
+  std::string message;
+  if (refused.kind == Outcome::Kind::completed && refused.result) {
+    message = "result: refused by PostgreSQL: " + reason_of(why);
+  } else {
+    message = "outcome refused by PostgreSQL: " + reason_of(why);
+    const std::string was = message_of(refused.error);
+    if (!was.empty()) message += "; the attempt's error was: " + clean_text_head(was, 1024);
+  }
+  boost::json::object e;
+  e["at"] = format_rfc3339(SystemClock{}.now());
+  e["attempt"] = refused.attempt;
+  e["message"] = message;
+  r.error = boost::json::serialize(e);
+  return r;
 }
 
-// Takes everything pending and writes it; on failure puts it back in front (order kept).
+void Completer::write_outcomes(Batch batch, Batch& held) {
+  std::vector<Batch> todo;
+  todo.push_back(std::move(batch));
+  while (!todo.empty()) {
+    Batch part = std::move(todo.back());
+    todo.pop_back();
+    std::string refused;
+    bool ok = false, waited = false;
+    std::size_t applied = 0;
+    try {
+      ok = link_.with_refusals([&](Store& s) { applied = s.complete(worker_id_, part.outcomes, delete_completed_); });
+    } catch (const Error& e) {
+      refused = e.what();
+      waited = is_transient(e);
+    }
+    if (ok) {
+      if (written_) written_(part.outcomes, applied);
+      continue;
+    }
+    if (refused.empty()) {  // unreachable, or another error: hold this part and what is left
+      todo.push_back(std::move(part));
+      for (auto& t : todo) {
+        append(held.outcomes, t.outcomes);
+        append(held.notes, t.notes);
+      }
+      return;
+    }
+    const std::size_t n = part.outcomes.size();
+    if (n > 1) {  // find the refused rows: halves, the first one first
+      todo.push_back({slice(part.outcomes, n / 2, n), slice(part.notes, n / 2, n)});
+      todo.push_back({slice(part.outcomes, 0, n / 2), slice(part.notes, 0, n / 2)});
+      continue;
+    }
+    if (waited) {  // a locked row (or a statement timeout), not its data: held alone, retried
+      hold(std::move(part.outcomes[0]), std::move(part.notes[0]), reason_of(refused));
+      continue;
+    }
+    const Outcome& o = part.outcomes[0];
+    OutcomeNote& note = part.notes[0];
+    const std::string label = label_of(o.id, note.queue, note.kind);
+    auto r = replacement(o, note, refused);
+    if (!r) {
+      spdlog::error(
+          "{}: PostgreSQL refused even a bare outcome of attempt {} ({}); it is dropped and the job stays "
+          "running until this worker reconnects or is rescued",
+          label, o.attempt, reason_of(refused));
+      if (written_) written_(part.outcomes, 0);  // forgotten here, so a reconnect returns it to the queue
+      continue;
+    }
+    spdlog::warn("{}: PostgreSQL refused the outcome of attempt {} ({}); {}", label, o.attempt, reason_of(refused),
+                 note.refusals == 1 ? "recording a failed attempt with the reason instead"
+                                    : "recording the attempt without an error entry");
+    todo.push_back({{std::move(*r)}, {std::move(note)}});
+  }
+}
+
+void Completer::write_progress(ProgressBatch batch, ProgressBatch& held) {
+  std::vector<ProgressBatch> todo;
+  todo.push_back(std::move(batch));
+  while (!todo.empty()) {
+    ProgressBatch part = std::move(todo.back());
+    todo.pop_back();
+    std::string refused;
+    bool ok = false;
+    try {
+      ok = link_.with_refusals([&](Store& s) { s.set_progress(worker_id_, part.updates); });
+    } catch (const Error& e) {
+      refused = e.what();
+    }
+    if (ok) continue;
+    if (refused.empty()) {
+      todo.push_back(std::move(part));
+      for (auto& t : todo) {
+        append(held.updates, t.updates);
+        append(held.labels, t.labels);
+      }
+      return;
+    }
+    const std::size_t n = part.updates.size();
+    if (n > 1) {
+      todo.push_back({slice(part.updates, n / 2, n), slice(part.labels, n / 2, n)});
+      todo.push_back({slice(part.updates, 0, n / 2), slice(part.labels, 0, n / 2)});
+      continue;
+    }
+    // A refused value, or one that met a lock (progress is advisory: the next update replaces it).
+    spdlog::warn("{}: PostgreSQL refused its progress ({}); dropped", part.labels[0], reason_of(refused));
+  }
+}
+
+// Takes everything pending and writes it; what could not be written goes back in front.
 bool Completer::flush() {
-  std::vector<Outcome> batch;
-  std::vector<ProgressUpdate> progress;
+  Batch batch;
+  ProgressBatch progress;
   {
     std::lock_guard lock(mu_);
-    batch.swap(outcomes_);
-    progress.reserve(progress_.size());
-    for (auto& [id, p] : progress_) progress.push_back(std::move(p));
+    batch.outcomes.swap(outcomes_.outcomes);
+    batch.notes.swap(outcomes_.notes);
+    progress.updates.reserve(progress_.size());
+    for (auto& [id, p] : progress_) {
+      progress.updates.push_back(std::move(p.update));
+      progress.labels.push_back(std::move(p.label));
+    }
     progress_.clear();
   }
-  if (batch.empty() && progress.empty()) return true;
-  std::optional<Error> error;
-  std::size_t applied = 0;
-  const auto r = attempt(
-      link_,
-      [&](Store& store) {
-        // Progress first: an outcome in the same flush ends the job, and progress of an ended job
-        // would not apply anyway.
-        store.set_progress(worker_id_, progress);
-        applied = store.complete(worker_id_, batch, delete_completed_);
-      },
-      error);
-  if (r == Attempt::ok) {
-    if (written_ && !batch.empty()) written_(batch, applied);
-    return true;
-  }
-  if (r == Attempt::failed && is_transient(*error) && batch.size() == 1 && progress.empty()) {
-    hold(std::move(batch.front()), *error);
-    return true;
-  }
-  if (r == Attempt::failed && is_transient(*error)) {
-    // A locked job row (or a statement timeout): find which outcomes can be written now.
-    spdlog::warn("{}: {}; writing the {} outcome(s) one by one", link_.role(), error->what(), batch.size());
-    if (write_one_by_one(batch, progress)) return true;
-  } else if (r == Attempt::failed && error->what() != last_error_) {
-    last_error_ = error->what();  // logged once per distinct message: the batch is retried often
-    spdlog::error("{}: {}", link_.role(), error->what());
-  }
+  if (batch.outcomes.empty() && progress.updates.empty()) return true;
+  // Progress first: an outcome in the same flush ends the job, and progress of an ended job
+  // would not apply anyway.
+  ProgressBatch held_progress;
+  Batch held;
+  if (!progress.updates.empty()) write_progress(std::move(progress), held_progress);
+  if (held_progress.updates.empty())
+    write_outcomes(std::move(batch), held);
+  else
+    held = std::move(batch);  // the connection is gone: no use trying now
+  if (held.outcomes.empty() && held_progress.updates.empty()) return true;
   std::lock_guard lock(mu_);
-  batch.insert(batch.end(), std::make_move_iterator(outcomes_.begin()), std::make_move_iterator(outcomes_.end()));
-  outcomes_.swap(batch);
-  for (auto& p : progress) progress_.try_emplace(p.id, std::move(p));
+  append(held.outcomes, outcomes_.outcomes);
+  append(held.notes, outcomes_.notes);
+  outcomes_ = std::move(held);
+  for (std::size_t i = 0; i < held_progress.updates.size(); ++i) {
+    const JobId id = held_progress.updates[i].id;
+    progress_.try_emplace(id, PendingProgress{std::move(held_progress.updates[i]), std::move(held_progress.labels[i])});
+  }
   return false;
 }
 
@@ -228,7 +322,7 @@ void Completer::run(const std::stop_token& stop) {
   while (!stop.stop_requested()) {
     {
       std::unique_lock lock(mu_);
-      const auto ready = [&] { return !outcomes_.empty() || !progress_.empty(); };
+      const auto ready = [&] { return !outcomes_.outcomes.empty() || !progress_.empty(); };
       if (held_.empty())
         cv_.wait(lock, stop, ready);
       else

@@ -3,30 +3,44 @@
 // per flush (plus one for progress), so the batch grows with the load and an idle worker writes
 // at once. While PostgreSQL is unreachable the outcomes are held (their number is bounded by the
 // worker's concurrency: no new jobs are claimed meanwhile) and written after the reconnect.
-// A batch that fails for a transient reason other than the connection (a job row locked by
-// another session past lock_timeout, a statement timeout: is_transient()) is written outcome by
-// outcome; an outcome that still meets the lock is held on its own and retried with backoff
-// (1s doubling to 15s), so one locked job never holds up the others and is never lost.
+//
+// A batch PostgreSQL refuses for its data (DbLink::with_refusals: a value it cannot store) is
+// never retried as it is: it is split in halves until each refused row is alone, and the rest
+// is written. A refused outcome is replaced by a failed attempt whose error entry says why
+// ("result: refused by PostgreSQL: ...", built from clean text only; retried after the job's
+// backoff, or failed when its attempts are used up); a refused progress value is dropped. Both
+// are logged with the job's id, queue and kind.
+//
+// A batch that meets a lock or statement timeout (a job row locked by another session past
+// lock_timeout: is_transient(), not the connection) is split the same way; an outcome that still
+// waits alone is held on its own and retried with backoff (1 s doubling to 15 s), so one locked
+// job never holds up the others and is never lost. Connection errors and other errors (a missing
+// schema) hold the batch and try again later.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
-#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
-#include "taskq/core/error.hpp"
 #include "taskq/store/db_link.hpp"
 #include "taskq/store/store.hpp"
 
 namespace taskq::worker {
 
+/// What the completer needs to know of an outcome's job should PostgreSQL refuse the outcome.
+struct OutcomeNote {
+  std::string queue, kind;  // for log lines
+  Timestamp retry_at{};     // when to run the job again if the attempt is recorded as failed instead
+  int refusals = 0;         // how many times this job's outcome was refused (replacements count)
+};
+
 class Completer {
  public:
-  /// `written` is called on the completer thread after each flush that committed, with the
+  /// `written` is called on the completer thread after each write that committed, with the
   /// outcomes it wrote (so the owner can forget those jobs) and how many of them applied (the
   /// others were refused: their jobs are no longer running here on that attempt).
   Completer(std::string role, StoreOptions options, std::int64_t worker_id, bool delete_completed,
@@ -35,34 +49,44 @@ class Completer {
 
   void connect_or_throw() { link_.connect_or_throw(); }
   void start();
-  void push(Outcome outcome);
+  void push(Outcome outcome, OutcomeNote note);
   /// The latest progress of a job replaces an unwritten earlier one.
-  void push_progress(ProgressUpdate update);
+  void push_progress(ProgressUpdate update, const std::string& queue, const std::string& kind);
   /// Writes what is pending, trying for up to `deadline`, then stops the thread. Returns how
   /// many outcomes could not be written.
   std::size_t stop(Duration deadline);
-  /// Outcomes not yet written (waiting, or held after meeting a lock).
   [[nodiscard]] std::size_t pending() const;
 
+  /// The outcome recorded instead of one PostgreSQL refused (`why`: its error message), or
+  /// nothing when even the simplest replacement was refused before. Public for tests.
+  static std::optional<Outcome> replacement(const Outcome& refused, OutcomeNote& note, const std::string& why);
+
  private:
-  // An outcome whose job row was locked by another session: retried alone when due.
-  struct Held {
-    Outcome outcome;
-    Duration backoff{};
-    std::chrono::steady_clock::time_point due{};
-    int tries = 0;
+  struct Batch {
+    std::vector<Outcome> outcomes;
+    std::vector<OutcomeNote> notes;  // parallel to outcomes
+  };
+  struct ProgressBatch {
+    std::vector<ProgressUpdate> updates;
+    std::vector<std::string> labels;  // parallel: "job ID (queue Q, kind K)"
   };
 
   void run(const std::stop_token& stop);
   bool flush();
-  // After a transient failure of a whole batch: writes each outcome (and progress update) alone;
-  // holds the outcomes that fail transiently again; false when the connection was lost (the
-  // unwritten outcomes are put back).
-  bool write_one_by_one(std::vector<Outcome>& batch, std::vector<ProgressUpdate>& progress);
-  // Writes the held outcomes that are due; false when the connection was lost.
+  void write_outcomes(Batch batch, Batch& held);
+  // An outcome whose job row was locked by another session: retried alone when due.
+  struct Held {
+    Outcome outcome;
+    OutcomeNote note;
+    Duration backoff{};
+    std::chrono::steady_clock::time_point due{};
+    int tries = 0;
+  };
+  void hold(Outcome o, OutcomeNote note, const std::string& why);
+  // Writes the held outcomes that are due (all: every one); false when the connection was lost.
   bool retry_held(bool all);
-  void hold(Outcome o, const Error& why);
   [[nodiscard]] std::chrono::steady_clock::time_point next_held_due() const;
+  void write_progress(ProgressBatch batch, ProgressBatch& held);
 
   DbLink link_;
   std::int64_t worker_id_;
@@ -70,11 +94,14 @@ class Completer {
   std::function<void(const std::vector<Outcome>&, std::size_t)> written_;
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
-  std::vector<Outcome> outcomes_;
-  std::unordered_map<JobId, ProgressUpdate> progress_;
+  Batch outcomes_;
+  struct PendingProgress {
+    ProgressUpdate update;
+    std::string label;
+  };
+  std::unordered_map<JobId, PendingProgress> progress_;
   std::vector<Held> held_;  // completer thread only; its size is mirrored in held_count_
   std::atomic<std::size_t> held_count_{0};
-  std::string last_error_;  // completer thread only
   std::jthread thread_;
 };
 

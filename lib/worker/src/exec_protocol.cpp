@@ -1,9 +1,10 @@
 #include "exec_protocol.hpp"
 
-#include <boost/json/parse.hpp>
 #include <cmath>
 #include <cstring>
 #include <string>
+
+#include "taskq/core/utf8.hpp"
 
 namespace taskq::worker {
 
@@ -28,8 +29,10 @@ void OutputTail::append(std::string_view data) {
 }
 
 std::string OutputTail::str() const {
-  if (buf_.size() <= capacity_) return buf_;
-  return buf_.substr(buf_.size() - capacity_);
+  const std::string_view kept = std::string_view(buf_).substr(buf_.size() > capacity_ ? buf_.size() - capacity_ : 0);
+  // When bytes were dropped before, the first kept ones may continue a character whose start is gone.
+  if (dropped_ > 0 || kept.size() < buf_.size()) return std::string(utf8_skip_partial(kept));
+  return buf_;
 }
 
 std::size_t OutputTail::total() const noexcept {
@@ -41,26 +44,36 @@ std::size_t OutputTail::total() const noexcept {
 
 namespace {
 
+std::string_view trim_space(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
   return s;
 }
 
-bool is_json(std::string_view text) {
-  boost::system::error_code ec;
-  (void)boost::json::parse(text, ec);
-  return !ec;
-}
-
+// A quote of handler bytes for a log line: valid UTF-8, at most about 60 bytes.
 std::string shorten(std::string_view s) {
-  if (s.size() <= 60) return std::string(s);
-  return std::string(s.substr(0, 57)) + "...";
+  if (s.size() <= 60) return clean_text(s);
+  return clean_text_head(s, 57) + "...";
 }
 
 }  // namespace
 
-SideChannelParser::SideChannelParser(std::size_t max_line) : max_line_(max_line) {}
+SideChannelParser::SideChannelParser(std::size_t max_line, std::size_t kept) : max_line_(max_line), kept_(kept) {}
+
+template <class Message>
+void SideChannelParser::reject(std::size_t line_no, Message&& what) {
+  ++error_count_;
+  // The message is built only while errors are kept: a flood of bad lines costs a count each.
+  if (keeping()) errors_.push_back("side channel line " + std::to_string(line_no) + ": " + what());
+}
 
 void SideChannelParser::feed(std::string_view data, std::vector<SideMessage>& out) {
   while (!data.empty()) {
@@ -78,8 +91,7 @@ void SideChannelParser::feed(std::string_view data, std::vector<SideMessage>& ou
     data.remove_prefix(nl + 1);
     ++line_no_;
     if (overlong_) {
-      errors_.push_back("side channel line " + std::to_string(line_no_) + ": longer than " + std::to_string(max_line_) +
-                        " bytes; ignored");
+      reject(line_no_, [&] { return "longer than " + std::to_string(max_line_) + " bytes; ignored"; });
       overlong_ = false;
     } else {
       parse_line(partial_, out);
@@ -90,8 +102,7 @@ void SideChannelParser::feed(std::string_view data, std::vector<SideMessage>& ou
 
 void SideChannelParser::finish(std::vector<SideMessage>& out) {
   if (overlong_) {
-    errors_.push_back("side channel line " + std::to_string(line_no_ + 1) + ": longer than " +
-                      std::to_string(max_line_) + " bytes; ignored");
+    reject(line_no_ + 1, [&] { return "longer than " + std::to_string(max_line_) + " bytes; ignored"; });
   } else if (!trim(partial_).empty()) {
     ++line_no_;
     parse_line(partial_, out);
@@ -103,7 +114,6 @@ void SideChannelParser::finish(std::vector<SideMessage>& out) {
 void SideChannelParser::parse_line(std::string_view raw, std::vector<SideMessage>& out) {
   const std::string_view line = trim(raw);
   if (line.empty()) return;
-  const std::string where = "side channel line " + std::to_string(line_no_) + ": ";
   const auto space = line.find(' ');
   const std::string_view word = line.substr(0, space);
   const std::string_view rest = space == std::string_view::npos ? std::string_view{} : trim(line.substr(space + 1));
@@ -113,38 +123,37 @@ void SideChannelParser::parse_line(std::string_view raw, std::vector<SideMessage
     char* end = nullptr;
     const long pct = num.empty() ? -1 : std::strtol(num.c_str(), &end, 10);
     if (num.empty() || *end != '\0' || pct < 0 || pct > 100) {
-      errors_.push_back(where + "progress must be 0-100, got '" + shorten(num) + "'");
+      reject(line_no_, [&] { return "progress must be 0-100, got '" + shorten(num) + "'"; });
       return;
     }
     SideMessage m;
     m.kind = SideMessage::Kind::progress;
     m.percent = static_cast<int>(pct);
+    m.line = line_no_;
     if (sp != std::string_view::npos) m.text = std::string(trim(rest.substr(sp + 1)));
     out.push_back(std::move(m));
   } else if (word == "result") {
-    if (rest.empty() || !is_json(rest)) {
-      errors_.push_back(where + "result is not valid JSON: '" + shorten(rest) + "'");
-      return;
-    }
     SideMessage m;
     m.kind = SideMessage::Kind::result;
     m.text = std::string(rest);
+    m.line = line_no_;
     out.push_back(std::move(m));
   } else if (word == "snooze") {
     const std::string num(rest);
     char* end = nullptr;
     const double secs = num.empty() ? -1 : std::strtod(num.c_str(), &end);
     if (num.empty() || *end != '\0' || !std::isfinite(secs) || secs < 0) {
-      errors_.push_back(where + "snooze needs a number of seconds >= 0, got '" + shorten(num) + "'");
+      reject(line_no_, [&] { return "snooze needs a number of seconds >= 0, got '" + shorten(num) + "'"; });
       return;
     }
     constexpr double max_secs = 30.0 * 24 * 3600;
     SideMessage m;
     m.kind = SideMessage::Kind::snooze;
     m.delay = Duration{static_cast<std::int64_t>(std::min(secs, max_secs) * 1e6)};
+    m.line = line_no_;
     out.push_back(std::move(m));
   } else {
-    errors_.push_back(where + "unknown message '" + shorten(word) + "' (expected progress, result or snooze)");
+    reject(line_no_, [&] { return "unknown message '" + shorten(word) + "' (expected progress, result or snooze)"; });
   }
 }
 
@@ -167,15 +176,19 @@ HandlerResult classify_exit(const ExecFacts& facts) {
   const int code = facts.status.code.value_or(-1);
   if (code == 0) {
     r.kind = HandlerResult::Kind::completed;
+    std::string error;
     if (facts.result_line) {
-      r.result = facts.result_line;
+      r.result = clean_json(*facts.result_line, error);
+      if (!r.result) {
+        r.kind = HandlerResult::Kind::retry;
+        r.message = "result: " + error + " (side channel line " + std::to_string(facts.result_line_no) + ")";
+      }
     } else if (!facts.stdout_truncated) {
-      const std::string_view out = trim(facts.stdout_all);
-      std::string_view body = out;
-      while (!body.empty() && (body.back() == '\n' || body.back() == '\r' || body.back() == ' ')) body.remove_suffix(1);
-      while (!body.empty() && (body.front() == '\n' || body.front() == '\r' || body.front() == ' '))
-        body.remove_prefix(1);
-      if (!body.empty() && is_json(body)) r.result = std::string(body);
+      r.result = clean_json(facts.stdout_all, error);  // not JSON: not a result, and that is fine
+      if (r.result) {
+        const std::string_view body = trim_space(*r.result);
+        if (body.size() != r.result->size()) r.result = std::string(body);
+      }
     }
     return r;
   }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
@@ -21,11 +22,14 @@
 #include <thread>
 
 #include "backoff.hpp"
+#include "exec_pipes.hpp"
 #include "exec_protocol.hpp"
 #include "handler_env.hpp"
 #include "http_call.hpp"
+#include "run_output.hpp"
 #include "subprocess.hpp"
 #include "taskq/core/error.hpp"
+#include "taskq/core/utf8.hpp"
 
 extern char** environ;
 
@@ -99,15 +103,7 @@ class ThreadPool {
 // exactly once whichever of exit, timeout, cancel or shutdown comes first.
 struct Run {
   explicit Run(asio::io_context& io, Job j)
-      : job(std::move(j)),
-        timeout_timer(io),
-        kill_timer(io),
-        sleep_timer(io),
-        pidfd(io),
-        in(io),
-        out(io),
-        err(io),
-        side(io) {}
+      : job(std::move(j)), timeout_timer(io), kill_timer(io), sleep_timer(io), pidfd(io), in(io), progress_timer(io) {}
   Job job;
   std::shared_ptr<const KindConfig> kind;  // null for built-ins and in-process handlers
   int max_attempts = 0;                    // effective
@@ -118,12 +114,21 @@ struct Run {
   asio::steady_timer timeout_timer, kill_timer, sleep_timer;
   // exec
   pid_t pid = -1;
-  asio::posix::stream_descriptor pidfd, in, out, err, side;
+  asio::posix::stream_descriptor pidfd, in;
   std::string stdin_data;
-  OutputTail out_tail, err_tail{output_tail_bytes};
-  SideChannelParser side_parser;
-  std::optional<std::string> result_line;
-  std::optional<Duration> snooze_line;
+  std::shared_ptr<ExecPipes> pipes;  // stdout, stderr, fd 3
+  // progress, from any thread (in-process handlers report from theirs): the latest report waits
+  // here until the loop writes it (at most one write per progress_interval).
+  struct PendingProgress {
+    int percent = 0;
+    std::string message;
+    Timestamp at{};
+  };
+  std::mutex progress_mu;
+  std::optional<PendingProgress> progress;                // guarded by progress_mu
+  bool progress_posted = false;                           // guarded by progress_mu: a delivery is on its way
+  std::chrono::steady_clock::time_point progress_next{};  // loop thread
+  asio::steady_timer progress_timer;
   // http
   std::shared_ptr<HttpCall> http;
   // in-process
@@ -177,7 +182,7 @@ struct Executor::Impl {
       o.attempt = job.attempt;
       o.kind = Outcome::Kind::completed;
       self.running_.fetch_sub(1, std::memory_order_acq_rel);
-      callbacks.finished(job, std::move(o));
+      callbacks.finished(job, std::move(o), Timestamp{});
       return;
     }
     auto run = std::make_shared<Run>(io, std::move(job));
@@ -306,7 +311,7 @@ struct Executor::Impl {
       HandlerResult r;
       try {
         JobContext ctx{run->job, token, [this, run](int percent, const std::string& message) {
-                         report_progress(run->job, percent, message);
+                         report_progress(run, percent, message);
                        }};
         r = handler(ctx);
       } catch (const std::exception& e) {
@@ -320,12 +325,41 @@ struct Executor::Impl {
     });
   }
 
-  void report_progress(const Job& job, int percent, const std::string& message) {
-    boost::json::object o;
-    o["percent"] = percent;
-    if (!message.empty()) o["message"] = message;
-    o["at"] = format_rfc3339(SystemClock{}.now());
-    callbacks.progress({job.id, job.attempt, boost::json::serialize(o)});
+  // From any thread. Keeps the latest report; the loop writes it (deliver_progress).
+  void report_progress(const std::shared_ptr<Run>& run, int percent, std::string_view message) {
+    {
+      std::lock_guard lock(run->progress_mu);
+      run->progress = Run::PendingProgress{percent, std::string(utf8_head(message, max_progress_message_bytes)),
+                                           SystemClock{}.now()};
+      if (run->progress_posted) return;
+      run->progress_posted = true;
+    }
+    asio::dispatch(io, [this, run] { deliver_progress(run); });
+  }
+
+  // On the loop: writes the latest progress now, or when the job's interval has passed.
+  void deliver_progress(const std::shared_ptr<Run>& run) {
+    if (run->done) return;  // finish() wrote the last one
+    const auto now = std::chrono::steady_clock::now();
+    if (now < run->progress_next) {
+      run->progress_timer.expires_at(run->progress_next);
+      run->progress_timer.async_wait([this, run](error_code ec) {
+        if (!ec) deliver_progress(run);
+      });
+      return;
+    }
+    run->progress_next = now + progress_interval;
+    send_progress(run);
+  }
+
+  void send_progress(const std::shared_ptr<Run>& run) {
+    std::optional<Run::PendingProgress> p;
+    {
+      std::lock_guard lock(run->progress_mu);
+      p.swap(run->progress);
+      run->progress_posted = false;
+    }
+    if (p) callbacks.progress(run->job, {run->job.id, run->job.attempt, progress_json(p->percent, p->message, p->at)});
   }
 
   void start_http(const std::shared_ptr<Run>& run) {
@@ -361,9 +395,11 @@ struct Executor::Impl {
     run->pid = p.pid;
     run->pidfd.assign(p.pidfd.release());
     run->in.assign(p.stdin_w.release());
-    run->out.assign(p.stdout_r.release());
-    run->err.assign(p.stderr_r.release());
-    run->side.assign(p.side_r.release());
+    run->pipes = std::make_shared<ExecPipes>(io, scratch, job_label(j),
+                                             [this, weak = std::weak_ptr<Run>(run)](int percent, std::string_view msg) {
+                                               if (auto r = weak.lock()) report_progress(r, percent, msg);
+                                             });
+    run->pipes->start(std::move(p.stdout_r), std::move(p.stderr_r), std::move(p.side_r));
     spdlog::debug("{} runs as pid {}", job_label(j), run->pid);
 
     run->stdin_data = j.args;
@@ -371,57 +407,9 @@ struct Executor::Impl {
       error_code ignored;
       run->in.close(ignored);  // EOF for the handler; EPIPE (it did not read) is fine
     });
-    watch_pipe(run, run->out, [run](std::string_view data) { run->out_tail.append(data); });
-    watch_pipe(run, run->err, [run](std::string_view data) { run->err_tail.append(data); });
-    watch_pipe(run, run->side, [this, run](std::string_view data) { on_side(run, data, false); });
     run->pidfd.async_wait(asio::posix::stream_descriptor::wait_read, [this, run](error_code ec) {
       if (!ec) on_exit(run);
     });
-  }
-
-  // Reads whatever is available whenever the pipe is readable, into the shared scratch buffer.
-  template <class Sink>
-  void watch_pipe(const std::shared_ptr<Run>& run, asio::posix::stream_descriptor& sd, Sink sink) {
-    sd.async_wait(asio::posix::stream_descriptor::wait_read, [this, run, &sd, sink](error_code ec) {
-      if (ec || !sd.is_open()) return;
-      if (drain_pipe(sd, sink)) watch_pipe(run, sd, sink);
-    });
-  }
-
-  // Reads until the pipe would block (true: still open) or reaches EOF (false: closed).
-  template <class Sink>
-  bool drain_pipe(asio::posix::stream_descriptor& sd, Sink& sink) {
-    for (;;) {
-      const ssize_t n = ::read(sd.native_handle(), scratch.data(), scratch.size());
-      if (n > 0) {
-        sink(std::string_view(scratch.data(), static_cast<std::size_t>(n)));
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-      error_code ignored;
-      sd.close(ignored);
-      return false;
-    }
-  }
-
-  void on_side(const std::shared_ptr<Run>& run, std::string_view data, bool at_end) {
-    std::vector<SideMessage> msgs;
-    run->side_parser.feed(data, msgs);
-    if (at_end) run->side_parser.finish(msgs);
-    for (auto& m : msgs) {
-      switch (m.kind) {
-        case SideMessage::Kind::progress:
-          report_progress(run->job, m.percent, m.text);
-          break;
-        case SideMessage::Kind::result:
-          run->result_line = std::move(m.text);
-          break;
-        case SideMessage::Kind::snooze:
-          run->snooze_line = m.delay;
-          break;
-      }
-    }
   }
 
   void on_exit(const std::shared_ptr<Run>& run) {
@@ -432,36 +420,21 @@ struct Executor::Impl {
       });
       return;
     }
-    // What the process wrote just before exiting is still in the pipes: take it now rather than
-    // wait for EOF, which a leftover grandchild holding the pipe could delay forever.
-    auto out_sink = [&](std::string_view d) { run->out_tail.append(d); };
-    auto err_sink = [&](std::string_view d) { run->err_tail.append(d); };
-    auto side_sink = [&](std::string_view d) { on_side(run, d, false); };
-    if (run->out.is_open()) drain_pipe(run->out, out_sink);
-    if (run->err.is_open()) drain_pipe(run->err, err_sink);
-    if (run->side.is_open()) drain_pipe(run->side, side_sink);
-    on_side(run, {}, true);
-    for (const auto& e : run->side_parser.errors()) spdlog::warn("{}: {}", job_label(run->job), e);
+    run->pipes->finish();
     close_all(run);
     // Whatever the handler left behind in its process group goes with it.
     signal_group(run->pid, SIGKILL);
 
     ExecFacts facts;
     facts.status = *status;
-    facts.result_line = run->result_line;
-    facts.snooze_line = run->snooze_line;
-    facts.stdout_all = run->out_tail.str();
-    facts.stdout_truncated = run->out_tail.dropped() > 0;
-    facts.stderr_tail = run->err_tail.str();
+    run->pipes->fill(facts);
     finish(run, classify_exit(facts));
   }
 
   static void close_all(const std::shared_ptr<Run>& run) {
     error_code ignored;
     run->in.close(ignored);
-    run->out.close(ignored);
-    run->err.close(ignored);
-    run->side.close(ignored);
+    if (run->pipes) run->pipes->close();
     run->pidfd.close(ignored);
   }
 
@@ -477,8 +450,9 @@ struct Executor::Impl {
       run->kill_timer.expires_after(grace);
       run->kill_timer.async_wait([run](error_code ec) {
         if (ec || run->done) return;
-        spdlog::warn("{} did not stop within {} of SIGTERM; sending SIGKILL", job_label(run->job),
-                     format_duration(run->kind ? run->kind->kill_grace : Duration{}));
+        if (run->pipes->log().take())
+          spdlog::warn("{} did not stop within {} of SIGTERM; sending SIGKILL", job_label(run->job),
+                       format_duration(run->kind ? run->kind->kill_grace : Duration{}));
         signal_group(run->pid, SIGKILL);
       });
     } else if (run->http) {
@@ -503,30 +477,32 @@ struct Executor::Impl {
     run->http.reset();  // the call's callback holds this run
     run->timeout_timer.cancel();
     run->kill_timer.cancel();
+    run->progress_timer.cancel();
     remove_run(run);
-    Outcome o = make_outcome(*run, std::move(r));
+    send_progress(run);  // the last progress goes before the outcome
+    {
+      std::lock_guard lock(run->progress_mu);
+      run->progress_posted = true;  // later reports of an in-process handler are dropped
+    }
+    if (run->pipes && run->pipes->log().suppressed() > 0)
+      spdlog::warn("{}: {} more log line(s) about this run suppressed (at most {} per run)", job_label(run->job),
+                   run->pipes->log().suppressed(), job_log_lines);
+    Timestamp retry_at{};
+    Outcome o = make_outcome(*run, std::move(r), retry_at);
     self.running_.fetch_sub(1, std::memory_order_acq_rel);
-    callbacks.finished(run->job, std::move(o));
+    callbacks.finished(run->job, std::move(o), retry_at);
   }
 
-  std::string error_entry(const Run& run, const HandlerResult& r, const std::string& message) {
-    boost::json::object e;
-    e["at"] = format_rfc3339(SystemClock{}.now());
-    e["attempt"] = run.job.attempt;
-    e["message"] = message;
-    if (r.exit_status) e["exit_status"] = *r.exit_status;
-    if (r.signal) e["signal"] = *r.signal;
-    if (!r.stderr_tail.empty()) e["stderr_tail"] = r.stderr_tail;
-    return boost::json::serialize(e);
-  }
-
-  Outcome make_outcome(const Run& run, HandlerResult r) {
+  // `retry_at`: when to run the job again should PostgreSQL refuse the outcome's data.
+  Outcome make_outcome(const Run& run, HandlerResult r, Timestamp& retry_at) {
     const auto& j = run.job;
     Outcome o;
     o.id = j.id;
     o.attempt = j.attempt;
     if (run.max_attempts_from_kind) o.max_attempts = run.max_attempts;
     const auto now = SystemClock{}.now();
+    retry_at = now;
+    tidy_result(r);  // handler text made safe to store and to log, the result checked
     switch (run.stop) {
       case StopReason::shutdown:
         o.kind = Outcome::Kind::returned;
@@ -553,6 +529,7 @@ struct Executor::Impl {
       case HandlerResult::Kind::completed:
         o.kind = Outcome::Kind::completed;
         o.result = std::move(r.result);
+        if (o.result) retry_at = now + retry_delay(run.kind ? run.kind->backoff : BackoffConfig{}, j.attempt, rng);
         spdlog::debug("{} completed", job_label(j));
         return o;
       case HandlerResult::Kind::snoozed: {
@@ -564,11 +541,11 @@ struct Executor::Impl {
       }
       case HandlerResult::Kind::failed:
         o.kind = Outcome::Kind::failed;
-        o.error = error_entry(run, r, r.message);
+        o.error = error_entry(j.attempt, r, now);
         spdlog::warn("{} failed permanently on attempt {}: {}", job_label(j), j.attempt, r.message);
         return o;
       case HandlerResult::Kind::retry:
-        o.error = error_entry(run, r, r.message);
+        o.error = error_entry(j.attempt, r, now);
         if (j.attempt >= run.max_attempts) {
           o.kind = Outcome::Kind::failed;
           spdlog::warn("{} failed attempt {}/{}, no attempts left: {}", job_label(j), j.attempt, run.max_attempts,
@@ -577,6 +554,7 @@ struct Executor::Impl {
           o.kind = Outcome::Kind::retry;
           const Duration d = retry_delay(run.kind ? run.kind->backoff : BackoffConfig{}, j.attempt, rng);
           o.run_at = now + d;
+          retry_at = *o.run_at;
           spdlog::warn("{} failed attempt {}/{}: {}; retry in {}", job_label(j), j.attempt, run.max_attempts, r.message,
                        format_duration(d));
         }

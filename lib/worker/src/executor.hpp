@@ -5,7 +5,7 @@
 // in-process handlers run on a pool of threads and report back to the loop. Timeouts,
 // cancellation and shutdown stop a job the same way: SIGTERM to its process group, SIGKILL after
 // the kind's kill_grace (or the http request / timer is cancelled, or the in-process handler's
-// stop token is set).
+// stop token is set). What handlers report is cleaned and bounded on the way (run_output.hpp).
 #include <atomic>
 #include <functional>
 #include <map>
@@ -27,10 +27,12 @@ struct ExecutorOptions {
 };
 
 struct ExecutorCallbacks {
-  /// On the loop thread, once per job, when its outcome is known.
-  std::function<void(const Job& job, Outcome outcome)> finished;
-  /// From any thread: the latest progress of a running job.
-  std::function<void(ProgressUpdate update)> progress;
+  /// On the loop thread, once per job, when its outcome is known. `retry_at` is when to run the
+  /// job again should PostgreSQL refuse the outcome's data (the attempt then counts as failed).
+  std::function<void(const Job& job, Outcome outcome, Timestamp retry_at)> finished;
+  /// On the loop thread: the progress of a running job, at most once per progress_interval per
+  /// job (the latest value wins), and the last one before the job's outcome.
+  std::function<void(const Job& job, ProgressUpdate update)> progress;
 };
 
 class Executor {

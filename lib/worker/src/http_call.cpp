@@ -8,11 +8,11 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/json/parse.hpp>
 #include <chrono>
 #include <ctime>
 
 #include "taskq/core/error.hpp"
+#include "taskq/core/utf8.hpp"
 
 namespace taskq::worker {
 namespace beast = boost::beast;
@@ -77,8 +77,10 @@ std::optional<Duration> parse_retry_after(std::string_view v) {
   return std::min<Duration>(max_retry_after, std::chrono::duration_cast<Duration>(delta));
 }
 
+// The first 200 bytes of an answer for an error message, cut on a character boundary (the
+// message as a whole is cleaned when the outcome is made).
 std::string body_excerpt(const std::string& body) {
-  std::string s = body.substr(0, 200);
+  std::string s(utf8_head(body, 200));
   for (char& c : s)
     if (c == '\n' || c == '\r') c = ' ';
   return s;
@@ -172,11 +174,8 @@ class Call final : public HttpCall, public std::enable_shared_from_this<Call> {
         "HTTP " + std::to_string(status) + (res.reason().empty() ? std::string() : " " + std::string(res.reason()));
     if (status >= 200 && status < 300) {
       r.kind = HandlerResult::Kind::completed;
-      if (!body.empty()) {
-        boost::system::error_code ec;
-        (void)boost::json::parse(body, ec);
-        if (!ec) r.result = body;
-      }
+      std::string not_json;
+      r.result = clean_json(body, not_json);  // a body that is not JSON is no result
     } else if (status == 429 || status == 503) {
       const auto retry_after = res.find(http::field::retry_after);
       std::optional<Duration> delay;

@@ -116,7 +116,7 @@ struct Worker::Impl {
   // -------------------------------------------------------------------------------------------
   // Executor -> completer
 
-  void on_finished(const Job& job, Outcome o) {
+  void on_finished(const Job& job, Outcome o, Timestamp retry_at) {
     switch (o.kind) {
       case Outcome::Kind::completed:
         ++n_completed;
@@ -137,7 +137,7 @@ struct Worker::Impl {
         ++n_returned;
         break;
     }
-    completer->push(std::move(o));
+    completer->push(std::move(o), {job.queue, job.kind, retry_at});
     if (auto it = by_name.find(job.queue); it != by_name.end()) {
       QueueSlots& q = *it->second;
       q.in_flight.fetch_sub(1, std::memory_order_acq_rel);
@@ -423,8 +423,9 @@ void Worker::start() {
   d.completer->connect_or_throw();
   d.executor = std::make_unique<Executor>(
       worker::ExecutorOptions{d.options.kinds, d.handlers, d.options.config_source, d.options.worker.pass_env},
-      worker::ExecutorCallbacks{[&d](const Job& job, Outcome o) { d.on_finished(job, std::move(o)); },
-                                [&d](ProgressUpdate u) { d.completer->push_progress(std::move(u)); }});
+      worker::ExecutorCallbacks{
+          [&d](const Job& job, Outcome o, Timestamp retry_at) { d.on_finished(job, std::move(o), retry_at); },
+          [&d](const Job& job, ProgressUpdate u) { d.completer->push_progress(std::move(u), job.queue, job.kind); }});
   d.listen_link = std::make_unique<DbLink>(w + "listener", d.options.store, [&d](Store& s) {
     s.listen({"cancel"});
     d.recheck_cancels = true;

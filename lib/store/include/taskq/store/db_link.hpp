@@ -23,6 +23,14 @@ class DbLink {
   /// never escape.
   bool with(const std::function<void(Store&)>& f);
 
+  /// Like with(), except when PostgreSQL refuses the statement for its data (a value it cannot
+  /// store: Error with Errc::invalid_input or Errc::conflict, SQLSTATE classes 22, 23 and 54):
+  /// that Error is thrown to the caller, not logged, and the connection is kept. Retrying the
+  /// same statement would fail the same way; the caller decides what to write instead. A lock or
+  /// statement timeout (is_transient(), not the connection) is thrown too, so the caller can
+  /// find the row that waits and hold it alone.
+  bool with_refusals(const std::function<void(Store&)>& f);
+
   /// Connects now or throws (used at start, where failing fast is right).
   void connect_or_throw();
 
@@ -35,6 +43,7 @@ class DbLink {
  private:
   bool open();
   void lost(const std::string& why);
+  bool run(const std::function<void(Store&)>& f, bool throw_refusals);
 
   std::string role_;
   StoreOptions options_;
