@@ -21,8 +21,12 @@ std::string label_of(JobId id, const std::string& queue, const std::string& kind
 // PostgreSQL's reason without the store's context ("complete jobs: ..."), as clean text.
 std::string reason_of(const std::string& what) {
   std::string_view r = what;
-  for (std::string_view ctx : {"complete jobs: ", "record progress: "})
-    if (r.substr(0, ctx.size()) == ctx) r.remove_prefix(ctx.size());
+  for (std::string_view ctx : {"record the outcome of job ", "record the outcomes of jobs ", "record progress"})
+    if (r.substr(0, ctx.size()) == ctx) {
+      const auto colon = r.find(": ");
+      if (colon != std::string_view::npos) r.remove_prefix(colon + 2);
+      break;
+    }
   return clean_text_head(r, 1024);
 }
 
@@ -34,6 +38,24 @@ std::string message_of(const std::optional<std::string>& entry) {
   if (ec || !v.is_object()) return {};
   const auto* m = v.as_object().if_contains("message");
   return m && m->is_string() ? std::string(m->get_string()) : std::string();
+}
+
+const char* kind_name(Outcome::Kind k) {
+  switch (k) {
+    case Outcome::Kind::completed:
+      return "completed";
+    case Outcome::Kind::retry:
+      return "retry";
+    case Outcome::Kind::failed:
+      return "failed";
+    case Outcome::Kind::snoozed:
+      return "snoozed";
+    case Outcome::Kind::cancelled:
+      return "cancelled";
+    case Outcome::Kind::returned:
+      return "returned";
+  }
+  return "?";
 }
 
 constexpr Duration first_hold = std::chrono::seconds{1};
@@ -100,8 +122,9 @@ void Completer::hold(Outcome o, OutcomeNote note, const std::string& why) {
   h.backoff = first_hold;
   h.due = std::chrono::steady_clock::now() + h.backoff;
   h.tries = 1;
-  spdlog::warn("{}: holding the outcome of attempt {}: {}; retrying every {} at most",
-               label_of(h.outcome.id, h.note.queue, h.note.kind), h.outcome.attempt, why, format_duration(max_hold));
+  spdlog::warn("{}: holding the {} outcome of job {} (queue {}, kind {}, attempt {}): {}; retrying every {} at most",
+               link_.role(), kind_name(h.outcome.kind), h.outcome.id, h.note.queue, h.note.kind, h.outcome.attempt, why,
+               format_duration(max_hold));
   held_.push_back(std::move(h));
   held_count_.store(held_.size());
 }
@@ -138,8 +161,8 @@ bool Completer::retry_held(bool all) {
       continue;
     }
     if (ok) {
-      spdlog::info("{}: the held outcome of attempt {} is written (after {} tries)",
-                   label_of(h.outcome.id, h.note.queue, h.note.kind), h.outcome.attempt, h.tries + 1);
+      spdlog::info("{}: the held {} outcome of job {} is written (queue {}, kind {}, after {} tries)", link_.role(),
+                   kind_name(h.outcome.kind), h.outcome.id, h.note.queue, h.note.kind, h.tries + 1);
       if (written_) written_(one, applied);
     } else {
       // Refused for its data: back with the others, where refusals are handled.
