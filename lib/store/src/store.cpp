@@ -340,24 +340,6 @@ std::optional<std::int64_t> timeout_ms(const std::optional<Duration>& d) {
   return std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(*d).count());
 }
 
-const char* outcome_name(Outcome::Kind k) {
-  switch (k) {
-    case Outcome::Kind::completed:
-      return "completed";
-    case Outcome::Kind::retry:
-      return "retry";
-    case Outcome::Kind::failed:
-      return "failed";
-    case Outcome::Kind::snoozed:
-      return "snoozed";
-    case Outcome::Kind::cancelled:
-      return "cancelled";
-    case Outcome::Kind::returned:
-      return "returned";
-  }
-  return "failed";
-}
-
 std::string id_list(const std::vector<JobId>& ids, std::size_t max = 10) {
   std::string out;
   for (std::size_t i = 0; i < ids.size() && i < max; ++i) out += (i ? ", " : "") + std::to_string(ids[i]);
@@ -1676,6 +1658,24 @@ std::vector<JobChange> Store::fail_stuck(Duration grace, int limit, const LeaseF
   } catch (...) {
     impl_->fail("fail stuck jobs");
   }
+}
+
+const char* outcome_name(Outcome::Kind k) {
+  switch (k) {
+    case Outcome::Kind::completed:
+      return "completed";
+    case Outcome::Kind::retry:
+      return "retry";
+    case Outcome::Kind::failed:
+      return "failed";
+    case Outcome::Kind::snoozed:
+      return "snoozed";
+    case Outcome::Kind::cancelled:
+      return "cancelled";
+    case Outcome::Kind::returned:
+      return "returned";
+  }
+  return "failed";
 }
 
 }  // namespace taskq

@@ -40,24 +40,6 @@ std::string message_of(const std::optional<std::string>& entry) {
   return m && m->is_string() ? std::string(m->get_string()) : std::string();
 }
 
-const char* kind_name(Outcome::Kind k) {
-  switch (k) {
-    case Outcome::Kind::completed:
-      return "completed";
-    case Outcome::Kind::retry:
-      return "retry";
-    case Outcome::Kind::failed:
-      return "failed";
-    case Outcome::Kind::snoozed:
-      return "snoozed";
-    case Outcome::Kind::cancelled:
-      return "cancelled";
-    case Outcome::Kind::returned:
-      return "returned";
-  }
-  return "?";
-}
-
 constexpr Duration first_hold = std::chrono::seconds{1};
 constexpr Duration max_hold = std::chrono::seconds{15};
 
@@ -123,8 +105,8 @@ void Completer::hold(Outcome o, OutcomeNote note, const std::string& why) {
   h.due = std::chrono::steady_clock::now() + h.backoff;
   h.tries = 1;
   spdlog::warn("{}: holding the {} outcome of job {} (queue {}, kind {}, attempt {}): {}; retrying every {} at most",
-               link_.role(), kind_name(h.outcome.kind), h.outcome.id, h.note.queue, h.note.kind, h.outcome.attempt, why,
-               format_duration(max_hold));
+               link_.role(), outcome_name(h.outcome.kind), h.outcome.id, h.note.queue, h.note.kind, h.outcome.attempt,
+               why, format_duration(max_hold));
   held_.push_back(std::move(h));
   held_count_.store(held_.size());
 }
@@ -162,7 +144,7 @@ bool Completer::retry_held(bool all) {
     }
     if (ok) {
       spdlog::info("{}: the held {} outcome of job {} is written (queue {}, kind {}, after {} tries)", link_.role(),
-                   kind_name(h.outcome.kind), h.outcome.id, h.note.queue, h.note.kind, h.tries + 1);
+                   outcome_name(h.outcome.kind), h.outcome.id, h.note.queue, h.note.kind, h.tries + 1);
       if (written_) written_(one, applied);
     } else {
       // Refused for its data: back with the others, where refusals are handled.

@@ -102,6 +102,9 @@ struct Outcome {
   std::optional<Timestamp> run_at{};    // retry/snooze: when to run next
 };
 
+/// The outcome's name as the outcome statements and log lines spell it ("completed", "retry", ...).
+const char* outcome_name(Outcome::Kind k);
+
 struct ProgressUpdate {
   JobId id = 0;
   int attempt = 0;
