@@ -60,9 +60,14 @@ Listener::Listener(net::io_context& ioc, std::unique_ptr<tcp::acceptor> acceptor
       serve_(std::move(serve)) {
   boost::system::error_code ec;
   const auto local = acceptor_->local_endpoint(ec);
-  if (!ec)
-    address_ = (local.address().is_v6() ? "[" + local.address().to_string() + "]" : local.address().to_string()) + ":" +
-               std::to_string(local.port());
+  if (ec) return;
+  // Appended piece by piece: g++ 12 at -O3 warns (-Wrestrict) about "[" + std::string&&.
+  const std::string host = local.address().to_string();
+  if (local.address().is_v6())
+    address_.append("[").append(host).append("]");
+  else
+    address_.append(host);
+  address_.append(":").append(std::to_string(local.port()));
 }
 
 void Listener::start() {
