@@ -240,7 +240,7 @@ TEST_CASE("workerd: kill -9 under load, then rescue: every job completes, none i
   std::string lines;
   const int n = 600;
   for (int i = 0; i < n; ++i)
-    lines += R"({"kind": "sleep", "args": {"ms": 5}})"
+    lines += R"({"kind": "sleep", "args": {"ms": 50}})"
              "\n";
   REQUIRE_EXIT(taskctl(db, {"enqueue", "--file", "-"}, lines), 0);
   {
