@@ -16,6 +16,28 @@ std::size_t width(const std::string& s) {
   return w;
 }
 
+// Serialized JSON with DEL and the C1 controls (U+0080 to U+009F, which some terminals act on)
+// escaped as \u007f .. \u009f as well: Boost.JSON escapes only C0. The same value, and nothing
+// a terminal acts on. Outside strings JSON text is ASCII, so these bytes are inside strings.
+std::string terminal_safe(std::string json) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(json.size());
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const auto c = static_cast<unsigned char>(json[i]);
+    const auto next = i + 1 < json.size() ? static_cast<unsigned char>(json[i + 1]) : 0;
+    if (c == 0x7F || (c == 0xC2 && next >= 0x80 && next <= 0x9F)) {
+      const unsigned code = c == 0x7F ? 0x7F : next;
+      out.append("\\u00").push_back(hex[code >> 4]);
+      out.push_back(hex[code & 0xF]);
+      if (c == 0xC2) ++i;
+    } else {
+      out.push_back(json[i]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void Table::print() const {
@@ -44,14 +66,14 @@ void Table::print() const {
 }
 
 void print_json(const boost::json::value& value) {
-  std::cout << boost::json::serialize(value) << '\n' << std::flush;
+  std::cout << terminal_safe(boost::json::serialize(value)) << '\n' << std::flush;
 }
 
 void print_json_values(OutputFormat format, const std::vector<boost::json::value>& values) {
   if (format == OutputFormat::jsonl) {
     std::string out;
     for (const auto& v : values) {
-      out += boost::json::serialize(v);
+      out += terminal_safe(boost::json::serialize(v));
       out += '\n';
     }
     std::cout << out << std::flush;

@@ -155,6 +155,36 @@ TEST_CASE("stuck jobs retry on the worker's curve: attempt^4 s with jitter, capp
   check_curve(delays(s, "a2"), delays(s, "a20"));
 }
 
+TEST_CASE("rescue and stuck jobs keep the first error entry and the last 10, like outcomes do", "[store][rescue]") {
+  TestSchema s;
+  auto store = s.open();
+  const auto w = store->register_worker(reg);
+  const auto ws = std::to_string(w);
+  // 11 entries already (attempts 1 to 11), running attempt 12: one more is one too many.
+  const std::string eleven =
+      "(SELECT jsonb_agg(jsonb_build_object('attempt', n, 'message', 'try ' || n)) FROM generate_series(1, 11) n)";
+  s.exec(
+      "INSERT INTO jobs (kind, state, attempt, max_attempts, attempted_at, worker_id, errors) VALUES "
+      "('lost', 'running', 12, 25, now(), " +
+      ws + ", " + eleven +
+      "), "
+      "('stuck', 'running', 12, 25, now() - interval '1 hour', " +
+      ws + ", " + eleven + ")");
+  s.exec("UPDATE jobs SET timeout_ms = 1000 WHERE kind = 'stuck'");
+  REQUIRE(store->fail_stuck(1s, 100).size() == 1);
+  s.exec("UPDATE workers SET heartbeat_at = now() - interval '1 minute'");
+  REQUIRE(store->rescue(30s, 100, false).jobs.size() == 1);
+  for (const auto& [kind, last] : {std::pair{"lost", "worker lost"}, std::pair{"stuck", "stuck"}}) {
+    const std::string where = " FROM jobs WHERE kind = '" + std::string(kind) + "'";
+    INFO(kind << ": " << s.scalar("SELECT errors" + where));
+    CHECK(s.scalar("SELECT jsonb_array_length(errors)" + where) == "12");
+    CHECK(s.scalar("SELECT errors->0->>'message'" + where) == "try 1");
+    CHECK(s.scalar("SELECT errors->1->>'dropped'" + where) == "1");  // try 2
+    CHECK(s.scalar("SELECT errors->2->>'message'" + where) == "try 3");
+    CHECK(s.scalar("SELECT starts_with(errors->-1->>'message', '" + std::string(last) + "')" + where) == "t");
+  }
+}
+
 TEST_CASE("a worker whose row vanished keeps its jobs while it heartbeats, and comes back under its id",
           "[store][rescue]") {
   TestSchema s;

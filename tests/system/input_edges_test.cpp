@@ -188,11 +188,19 @@ TEST_CASE("taskctl: handler-supplied text is shown escaped, never sent to the te
   // JSON output stays JSON: the same text, escaped the JSON way.
   const auto as_json = taskctl(db, {"-o", "json", "show", std::to_string(id)});
   REQUIRE_EXIT(as_json, 0);
-  // JSON escapes every C0 control (ESC, BEL); DEL and C1 controls are valid JSON as they are.
-  CHECK(as_json.out.find('\x1b') == std::string::npos);
-  CHECK(as_json.out.find('\x07') == std::string::npos);
+  // Every C0 control (ESC, BEL), DEL and every C1 control (U+009B, the one-byte CSI) is escaped
+  // as JSON allows (\u001b, \u007f, \u009b): the terminal sees none of them, a parser the same text.
+  CHECK_FALSE(has_terminal_controls(as_json.out));
+  CHECK(as_json.out.find("\xc2\x9b") == std::string::npos);
+  CHECK(as_json.out.find('\x7f') == std::string::npos);
+  CHECK(contains(as_json.out, "\\u009b"));
+  CHECK(contains(as_json.out, "\\u007f"));
   const auto v = json(as_json.out);
   CHECK(v.at("errors").at(0).at("message").as_string() == "boom \x1b]0;pwned\x07 \x1b[2J \r\b\x7f");
+  CHECK(v.at("result").at("r").as_string() == "\x1b]0;pwned\x07\xc2\x9b");
+  const auto as_jsonl = taskctl(db, {"-o", "jsonl", "list"});
+  REQUIRE_EXIT(as_jsonl, 0);
+  CHECK_FALSE(has_terminal_controls(as_jsonl.out));
 }
 
 }  // namespace taskq::systest

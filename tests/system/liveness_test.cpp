@@ -110,4 +110,30 @@ TEST_CASE("workerd: a job rescued while its worker was frozen is stopped there w
   CHECK(job_field(db, id, "jsonb_array_length(errors)") == "1");
 }
 
+TEST_CASE("workerd: a job rescued for good while its worker was frozen is stopped there at the next heartbeat",
+          "[workerd][liveness]") {
+  TestSchema db;
+  TempFile pidfile("");
+  // One attempt only: the rescue fails the job for good, so no new attempt is claimed here and
+  // the handler outputs nothing for a minute. Only the worker's heartbeat check can stop it.
+  TempFile config(database_section(db) + worker_section() + fast_rescue +
+                      "[kinds.long]\nexec = [\"/bin/sh\", \"-c\", \"echo $$ > " + pidfile.path() +
+                      "; exec sleep 60\"]\n",
+                  ".toml");
+  DaemonProcess worker(WORKERD_PATH, {"--config", config.path()}, clean_env());
+  DaemonProcess scheduler(SCHEDULERD_PATH, {"--config", config.path()}, clean_env());
+  const long long id = enqueue(db, {"long", "--max-attempts", "1"});
+  REQUIRE_WITHIN(!trim(read_file(pidfile.path())).empty(), 10s);
+  const auto handler = static_cast<pid_t>(std::stol(trim(read_file(pidfile.path()))));
+
+  worker.signal(SIGSTOP);
+  const bool rescued = wait_until([&] { return job_field(db, id, "state") == "failed"; }, 10s);
+  worker.signal(SIGCONT);
+  REQUIRE_WITHIN(rescued, 0ms);
+  CHECK(contains(job_field(db, id, "errors"), "worker lost"));
+  REQUIRE_WITHIN(pid_gone(handler), 3s);
+  CHECK(job_field(db, id, "state") == "failed");
+  CHECK(job_field(db, id, "attempt") == "1");
+}
+
 }  // namespace taskq::systest

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <pqxx/except>
@@ -12,6 +13,10 @@
 
 namespace taskq::db {
 namespace {
+
+// What PgBouncer answers to a startup packet with `options` (unless ignore_startup_parameters
+// lists it, when it drops them silently).
+constexpr std::string_view refused_options = "unsupported startup parameter: options";
 
 // Session settings every taskq connection relies on: timestamps are read back in UTC, ISO form.
 // libpq sends PGTZ and PGDATESTYLE in the startup packet, so this costs no round trip.
@@ -100,7 +105,7 @@ std::string redact_url(std::string_view url) {
   return out;
 }
 
-std::string session_conninfo(const DbOptions& o) {
+std::string session_conninfo(const DbOptions& o, bool with_options) {
   // libpq parses the user's URL (URI or key=value, multi-host included); what it sets wins.
   std::vector<std::pair<std::string, std::string>> given;
   char* err = nullptr;
@@ -151,19 +156,34 @@ std::string session_conninfo(const DbOptions& o) {
   set("lock_timeout", std::to_string(whole_ms(s.lock_timeout)));
   set("idle_in_transaction_session_timeout", std::to_string(whole_ms(s.idle_in_transaction_timeout)));
   if (!o.synchronous_commit) set("synchronous_commit", "off");
-  append_param(out, "options", opts);
+  if (with_options) append_param(out, "options", opts);
   return out;
 }
 
 std::unique_ptr<pqxx::connection> connect(const DbOptions& options) {
   set_session_environment();
-  const std::string conninfo = session_conninfo(options);
-  try {
-    return std::make_unique<pqxx::connection>(conninfo);
-  } catch (const std::exception& e) {
+  const auto fail = [&](const std::exception& e) {
     const std::string where = options.url.empty() ? "(libpq defaults: PGHOST/PGPORT)" : redact_url(options.url);
-    throw Error(Errc::unavailable, "cannot connect to PostgreSQL at " + where + ": " + one_line(e.what()) +
-                                       " (is it running? set --database-url or TASKQ_DATABASE_URL)");
+    return Error(Errc::unavailable, "cannot connect to PostgreSQL at " + where + ": " + one_line(e.what()) +
+                                        " (is it running? set --database-url or TASKQ_DATABASE_URL)");
+  };
+  try {
+    return std::make_unique<pqxx::connection>(session_conninfo(options));
+  } catch (const std::exception& e) {
+    if (std::string_view(e.what()).find(refused_options) == std::string_view::npos) throw fail(e);
+  }
+  // A pooler in front of PostgreSQL (PgBouncer) refuses the startup packet's `options`: connect
+  // without them, and say once what that costs.
+  try {
+    auto conn = std::make_unique<pqxx::connection>(session_conninfo(options, false));
+    static std::once_flag once;
+    std::call_once(once, [] {
+      std::fprintf(stderr, "%s\n", std::string(options_refused_warning).c_str());
+      std::fflush(stderr);
+    });
+    return conn;
+  } catch (const std::exception& e) {
+    throw fail(e);
   }
 }
 

@@ -147,41 +147,52 @@ constexpr std::string_view complete_delete_sql =
     "  ORDER BY j.id FOR UPDATE OF j) "
     "DELETE FROM {schema}.jobs j USING locked l WHERE j.id = l.id";
 
-constexpr std::string_view complete_general_sql =
-    "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], "
-    "  $7::int[], $8::int[]) AS u(id, outcome, run_at, error, result, attempt, max_attempts)), "
-    "decided AS MATERIALIZED (SELECT j.id, u.outcome, COALESCE(u.run_at, now()) AS run_at, u.error, u.result, "
-    "  COALESCE(u.max_attempts, j.max_attempts) AS max_attempts, "
-    "  CASE WHEN u.outcome IN ('completed', 'failed', 'cancelled') THEN u.outcome "
-    "       WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled' "
-    "       WHEN u.outcome = 'retry' AND j.attempt >= COALESCE(u.max_attempts, j.max_attempts) THEN 'failed' "
-    "       WHEN COALESCE(u.run_at, now()) <= now() THEN 'available' "
-    "       ELSE 'scheduled' END AS new_state "
-    "  FROM {schema}.jobs j JOIN u ON u.id = j.id WHERE j.state = 'running' AND j.worker_id = $6 "
-    "  AND (u.attempt = 0 OR j.attempt = u.attempt) ORDER BY j.id FOR UPDATE OF j), "
-    "done AS (UPDATE {schema}.jobs j SET state = d.new_state, "
-    "  finished_at = CASE WHEN d.new_state IN ('completed', 'failed', 'cancelled') THEN now() END, "
-    "  run_at = CASE WHEN d.new_state IN ('available', 'scheduled') THEN d.run_at ELSE j.run_at END, "
-    "  attempt = CASE WHEN d.outcome IN ('snoozed', 'returned') THEN GREATEST(j.attempt - 1, 0) ELSE j.attempt END, "
-    "  max_attempts = d.max_attempts, "
-    // errors: d.error appended, keeping at most the first entry and the last 10; the others are
-    // replaced by one {"dropped": N, "message": ...} entry after the first, whose count grows as
-    // more go. Computed from j.errors here, in the UPDATE, so a concurrent append (a rescue) counts.
-    "  errors = CASE WHEN d.error IS NULL THEN j.errors ELSE ("
-    "    SELECT CASE WHEN c.n - c.m <= 11 THEN c.e "
-    "      ELSE jsonb_build_array(c.e -> 0, jsonb_build_object('dropped', c.dropped + c.n - c.m - 11, 'message', "
-    "        format('%s error entries dropped: the first and the last 10 are kept', c.dropped + c.n - c.m - 11))) "
-    "        || (SELECT jsonb_agg(t.x ORDER BY t.i) FROM jsonb_array_elements(c.e) WITH ORDINALITY t(x, i) "
-    "            WHERE t.i > c.n - 10) END "
-    "    FROM (SELECT b.e, jsonb_array_length(b.e) AS n, CASE WHEN (b.e -> 1) ? 'dropped' THEN 1 ELSE 0 END AS m, "
-    "      COALESCE((b.e -> 1 ->> 'dropped')::bigint, 0) AS dropped "
-    "      FROM (SELECT COALESCE(j.errors, '[]') || jsonb_build_array(d.error) AS e) b) c) END, "
-    "  result = COALESCE(d.result, j.result) "
-    "  FROM decided d WHERE j.id = d.id AND j.state = 'running' AND j.worker_id = $6 "
-    "  RETURNING j.queue, j.state) "
-    "SELECT (SELECT count(*) FROM done), "
-    "  (SELECT count(*) FROM (SELECT pg_notify('{schema_name}_insert', q.queue) "
-    "     FROM (SELECT DISTINCT queue FROM done WHERE state = 'available') q) n)";
+// `errors` with `entry` appended, keeping at most the first entry and the last 10: the others
+// are replaced by one {"dropped": N, "message": ...} entry after the first, whose count grows as
+// more go. Computed from the row's errors in the UPDATE itself, so concurrent appends all count.
+// Every statement that records a failed attempt (outcomes, rescue, stuck jobs) appends through
+// it: no path grows a job's history without bound.
+std::string append_error_sql(std::string_view errors, std::string_view entry) {
+  return "(SELECT CASE WHEN c.n - c.m <= 11 THEN c.e "
+         "ELSE jsonb_build_array(c.e -> 0, jsonb_build_object('dropped', c.dropped + c.n - c.m - 11, 'message', "
+         "format('%s error entries dropped: the first and the last 10 are kept', c.dropped + c.n - c.m - 11))) "
+         "|| (SELECT jsonb_agg(t.x ORDER BY t.i) FROM jsonb_array_elements(c.e) WITH ORDINALITY t(x, i) "
+         "WHERE t.i > c.n - 10) END "
+         "FROM (SELECT b.e, jsonb_array_length(b.e) AS n, CASE WHEN (b.e -> 1) ? 'dropped' THEN 1 ELSE 0 END AS m, "
+         "COALESCE((b.e -> 1 ->> 'dropped')::bigint, 0) AS dropped "
+         "FROM (SELECT COALESCE(" +
+         std::string(errors) + ", '[]') || jsonb_build_array(" + std::string(entry) + ") AS e) b) c)";
+}
+
+const std::string& complete_general_sql() {
+  static const std::string text =
+      "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], "
+      "  $7::int[], $8::int[]) AS u(id, outcome, run_at, error, result, attempt, max_attempts)), "
+      "decided AS MATERIALIZED (SELECT j.id, u.outcome, COALESCE(u.run_at, now()) AS run_at, u.error, u.result, "
+      "  COALESCE(u.max_attempts, j.max_attempts) AS max_attempts, "
+      "  CASE WHEN u.outcome IN ('completed', 'failed', 'cancelled') THEN u.outcome "
+      "       WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled' "
+      "       WHEN u.outcome = 'retry' AND j.attempt >= COALESCE(u.max_attempts, j.max_attempts) THEN 'failed' "
+      "       WHEN COALESCE(u.run_at, now()) <= now() THEN 'available' "
+      "       ELSE 'scheduled' END AS new_state "
+      "  FROM {schema}.jobs j JOIN u ON u.id = j.id WHERE j.state = 'running' AND j.worker_id = $6 "
+      "  AND (u.attempt = 0 OR j.attempt = u.attempt) ORDER BY j.id FOR UPDATE OF j), "
+      "done AS (UPDATE {schema}.jobs j SET state = d.new_state, "
+      "  finished_at = CASE WHEN d.new_state IN ('completed', 'failed', 'cancelled') THEN now() END, "
+      "  run_at = CASE WHEN d.new_state IN ('available', 'scheduled') THEN d.run_at ELSE j.run_at END, "
+      "  attempt = CASE WHEN d.outcome IN ('snoozed', 'returned') THEN GREATEST(j.attempt - 1, 0) ELSE j.attempt END, "
+      "  max_attempts = d.max_attempts, "
+      "  errors = CASE WHEN d.error IS NULL THEN j.errors ELSE " +
+      append_error_sql("j.errors", "d.error") +
+      " END, "
+      "  result = COALESCE(d.result, j.result) "
+      "  FROM decided d WHERE j.id = d.id AND j.state = 'running' AND j.worker_id = $6 "
+      "  RETURNING j.queue, j.state) "
+      "SELECT (SELECT count(*) FROM done), "
+      "  (SELECT count(*) FROM (SELECT pg_notify('{schema_name}_insert', q.queue) "
+      "     FROM (SELECT DISTINCT queue FROM done WHERE state = 'available') q) n)";
+  return text;
+}
 
 constexpr std::string_view progress_sql =
     "WITH locked AS MATERIALIZED (SELECT j.id, u.progress FROM {schema}.jobs j "
@@ -223,11 +234,15 @@ const std::string& rescue_sql() {
       "  run_at = CASE WHEN d.new_state = 'scheduled' THEN " +
       retry_at_sql("j.attempt", 4) +
       " ELSE j.run_at END, "
-      "  errors = COALESCE(j.errors, '[]') || jsonb_build_array(jsonb_build_object('at', now(), 'attempt', j.attempt, "
-      "    'message', CASE WHEN d.host = '' AND d.pid = 0 THEN format('worker lost: worker %s is no longer "
-      "registered (its row vanished and it did not heartbeat again within the grace)', d.wid) "
-      "      ELSE format('worker lost: worker %s (%s pid %s) last heartbeat at %s', d.wid, d.host, d.pid, "
-      "      to_char(d.heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) END)) "
+      "  errors = " +
+      append_error_sql(
+          "j.errors",
+          "jsonb_build_object('at', now(), 'attempt', j.attempt, "
+          "'message', CASE WHEN d.host = '' AND d.pid = 0 THEN format('worker lost: worker %s is no longer "
+          "registered (its row vanished and it did not heartbeat again within the grace)', d.wid) "
+          "ELSE format('worker lost: worker %s (%s pid %s) last heartbeat at %s', d.wid, d.host, d.pid, "
+          "to_char(d.heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) END)") +
+      " "
       "  FROM decided d WHERE j.id = d.id AND $3::bool = false "
       "  RETURNING j.id, j.queue, j.kind, j.state) "
       "SELECT id, queue, kind, state FROM done "
@@ -1105,7 +1120,7 @@ std::size_t Store::complete(std::int64_t worker_id, const std::vector<Outcome>& 
         results.push_back(o->result);
         max_attempts.push_back(o->max_attempts ? std::optional(std::to_string(*o->max_attempts)) : std::nullopt);
       }
-      const auto& stmt = impl_->prepare("taskq_complete_general", complete_general_sql);
+      const auto& stmt = impl_->prepare("taskq_complete_general", complete_general_sql());
       auto r = tx.exec_prepared1(stmt, sql::int_array(ids), sql::text_array(kinds), sql::text_array(run_ats),
                                  sql::text_array(errors), sql::text_array(results), worker_id, sql::int_array(attempts),
                                  sql::text_array(max_attempts));
@@ -1477,9 +1492,14 @@ const std::string& stuck_sql() {
       "  run_at = CASE WHEN j.cancel_requested_at IS NULL AND j.attempt < j.max_attempts THEN " +
       retry_at_sql("j.attempt", 3) +
       " ELSE j.run_at END, "
-      "  errors = COALESCE(j.errors, '[]') || jsonb_build_array(jsonb_build_object('at', now(), 'attempt', j.attempt, "
-      "    'message', format('stuck: still running %s s after it started, past its timeout of %s s, on worker %s', "
-      "      round(extract(epoch FROM now() - j.attempted_at)), round(j.timeout_ms / 1000.0, 3), j.worker_id))) "
+      "  errors = " +
+      append_error_sql(
+          "j.errors",
+          "jsonb_build_object('at', now(), 'attempt', j.attempt, "
+          "'message', format('stuck: still running %s s after it started, past its timeout of %s s, on "
+          "worker %s', round(extract(epoch FROM now() - j.attempted_at)), round(j.timeout_ms / 1000.0, 3), "
+          "j.worker_id))") +
+      " "
       "  FROM stuck WHERE j.id = stuck.id RETURNING j.id, j.queue, j.kind, j.state) "
       "SELECT id, queue, kind, state FROM done ORDER BY id";
   return text;

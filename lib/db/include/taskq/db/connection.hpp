@@ -27,10 +27,20 @@ struct DbOptions {
 /// connect_timeout, fallback_application_name, the keepalive settings and tcp_user_timeout where
 /// the URL does not set them, and the session settings as "-c name=value" in `options` (after the
 /// URL's own options, or PGOPTIONS, which keep any setting they name). Settings travel in the
-/// startup packet: no extra round trip.
-std::string session_conninfo(const DbOptions& options);
+/// startup packet: no extra round trip. `with_options` false: without `options` (for a pooler
+/// that refuses it).
+std::string session_conninfo(const DbOptions& options, bool with_options = true);
 
-/// Opens a connection. Throws Error(unavailable) saying which server could not be reached and why.
+/// What connect() writes to stderr, once per process, when the server refused the startup
+/// `options` and it connected without them.
+inline constexpr std::string_view options_refused_warning =
+    "taskq: warning: the server refused the startup parameter 'options' (a pooler such as PgBouncer?); "
+    "connected without it, so database.statement_timeout, lock_timeout and idle_in_transaction_timeout "
+    "do not apply: set them on the role instead (ALTER ROLE ... SET lock_timeout = '2s', ...)";
+
+/// Opens a connection. When the server (a pooler such as PgBouncer) refuses the startup packet's
+/// `options`, connects again without them and writes options_refused_warning to stderr once.
+/// Throws Error(unavailable) saying which server could not be reached and why.
 std::unique_ptr<pqxx::connection> connect(const DbOptions& options);
 
 /// "name" with embedded quotes doubled.
