@@ -323,4 +323,36 @@ TEST_CASE("workerd: the outcome of a locked job is held and lands after the lock
   CHECK(worker.running());
 }
 
+TEST_CASE("schedulerd: steps that meet a locked jobs table time out, log, and catch up once it goes",
+          "[schedulerd][locks]") {
+  TestSchema db;
+  TempFile config(database_section(db, "500ms") +
+                      "[scheduler]\nlease_ttl = \"5s\"\n[[scheduler.periodic]]\nname = \"tick\"\n"
+                      "cron = \"* * * * * *\"\nkind = \"noop\"\nqueue = \"ticks\"\n",
+                  ".toml");
+  DaemonProcess scheduler(SCHEDULERD_PATH, {"--config", config.path()}, clean_env());
+  INFO(scheduler.log());
+  REQUIRE(wait_until([&] { return count_jobs(db, "queue = 'ticks'") >= 1; }, 10s));
+  const long long due = enqueue(db, {"k", "--in", "1s"});
+  {
+    // Every step writes jobs: promotion, periodic ticks, rescue and pruning all wait on the lock.
+    HeldLock lock(db, "LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE");
+    const auto held_at = Clock::now();
+    REQUIRE(scheduler.wait_log("locked by another session", 10s));
+    // Held past the job's due time; the scheduler keeps going (and keeps its lease) meanwhile.
+    while (Clock::now() - held_at < 2500ms) {
+      REQUIRE(scheduler.running());
+      std::this_thread::sleep_for(100ms);
+    }
+    // (Reading the job here would wait on the lock too: the test's own session has no timeout.)
+  }
+  // The lock gone, the steps catch up: the due job is promoted, ticks come again, none twice.
+  CHECK(wait_until([&] { return job_field(db, due, "state") == "available"; }, 5s));
+  const auto ticks = count_jobs(db, "queue = 'ticks'");
+  CHECK(wait_until([&] { return count_jobs(db, "queue = 'ticks'") > ticks; }, 5s));
+  CHECK(db.scalar("SELECT count(*) - count(DISTINCT metadata->>'tick') FROM jobs WHERE queue = 'ticks'") == "0");
+  CHECK(db.scalar("SELECT count(*) FROM leases WHERE name = 'scheduler' AND expires_at > now()") == "1");
+  CHECK(scheduler.running());
+}
+
 }  // namespace taskq::systest
