@@ -6,6 +6,7 @@
 #include "filter_options.hpp"
 #include "output.hpp"
 #include "taskq/core/error.hpp"
+#include "taskq/queue/json_shapes.hpp"
 
 namespace taskq::ctl {
 namespace {
@@ -26,13 +27,7 @@ void print_changes(Context& ctx, const std::vector<JobChange>& changes) {
     return;
   }
   std::vector<boost::json::value> out;
-  for (const auto& c : changes)
-    out.push_back(boost::json::object{{"id", c.id},
-                                      {"queue", c.queue},
-                                      {"kind", c.kind},
-                                      {"from", to_string(c.from)},
-                                      {"to", to_string(c.to)},
-                                      {"cancel_requested", c.cancel_requested}});
+  for (const auto& c : changes) out.push_back(change_json(c));
   print_json_values(ctx.output(), out);
 }
 

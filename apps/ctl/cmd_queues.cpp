@@ -4,6 +4,7 @@
 #include "context.hpp"
 #include "output.hpp"
 #include "taskq/core/error.hpp"
+#include "taskq/queue/json_shapes.hpp"
 
 namespace taskq::ctl {
 namespace {
@@ -33,8 +34,7 @@ void print_queue_changes(Context& ctx, const std::vector<QueueChange>& changes, 
     return;
   }
   std::vector<boost::json::value> out;
-  for (const auto& c : changes)
-    out.push_back(boost::json::object{{"queue", c.queue}, {"paused", paused}, {"changed", c.changed}});
+  for (const auto& c : changes) out.push_back(queue_change_json(c, paused));
   print_json_values(ctx.output(), out);
 }
 

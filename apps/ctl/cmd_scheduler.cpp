@@ -9,17 +9,10 @@
 #include "taskq/core/error.hpp"
 #include "taskq/core/json.hpp"
 #include "taskq/core/printable.hpp"
+#include "taskq/queue/json_shapes.hpp"
 
 namespace taskq::ctl {
-namespace {
-
-constexpr const char* lease_name = "scheduler";
-
-boost::json::value opt_time_json(const std::optional<Timestamp>& t) {
-  return t ? boost::json::value(format_rfc3339(*t)) : boost::json::value(nullptr);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void add_leader(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("leader", "Show which taskq-schedulerd holds the scheduler lease");
@@ -28,23 +21,11 @@ void add_leader(CLI::App& app, Context& ctx) {
       "Examples:\n  taskctl leader\n  taskctl -o json leader");
   cmd->callback([&ctx] {
     ctx.action = [&ctx] {
-      auto& store = ctx.client().store();
-      const auto lease = store.lease(lease_name);
-      const auto now = store.now();
+      auto& client = ctx.client();
+      const auto lease = client.scheduler_lease();
+      const auto now = client.now();
       if (ctx.output() != OutputFormat::table) {
-        boost::json::object o{{"holder", nullptr}, {"host", nullptr},       {"pid", nullptr},
-                              {"term", nullptr},   {"expires_at", nullptr}, {"leading", false}};
-        if (lease) {
-          o = {{"holder", lease->holder.empty() ? boost::json::value(nullptr) : boost::json::value(lease->holder)},
-               {"host", lease->host},
-               {"pid", lease->pid},
-               {"term", lease->term},
-               {"expires_at", format_rfc3339(lease->expires_at)},
-               {"acquired_at", format_rfc3339(lease->acquired_at)},
-               {"renewed_at", format_rfc3339(lease->renewed_at)},
-               {"leading", lease->valid}};
-        }
-        print_json(o);
+        print_json(lease_json(lease));
         return lease && lease->valid ? exit_ok : exit_not_found;
       }
       if (!lease) {
@@ -77,8 +58,7 @@ void add_cron(CLI::App& app, Context& ctx) {
   auto* list = cron->add_subcommand("list", "Schedules with their expression, zone, last and next fire");
   list->callback([&ctx] {
     ctx.action = [&ctx] {
-      auto& store = ctx.client().store();
-      const auto rows = store.list_periodic();
+      const auto rows = ctx.client().periodic_schedules();
       if (ctx.output() == OutputFormat::table) {
         if (rows.empty()) {
           ctx.note("no schedules recorded (configure [[scheduler.periodic]] and start taskq-schedulerd)");
@@ -94,16 +74,7 @@ void add_cron(CLI::App& app, Context& ctx) {
         return exit_ok;
       }
       std::vector<boost::json::value> out;
-      for (const auto& p : rows) {
-        out.emplace_back(boost::json::object{{"name", p.name},
-                                             {"cron", p.schedule},
-                                             {"timezone", p.timezone},
-                                             {"kind", p.kind},
-                                             {"queue", p.queue},
-                                             {"last_fire_at", opt_time_json(p.last_fire_at)},
-                                             {"next_fire_at", opt_time_json(p.next_fire_at)},
-                                             {"paused_at", opt_time_json(p.paused_at)}});
-      }
+      for (const auto& p : rows) out.emplace_back(periodic_json(p));
       print_json_values(ctx.output(), out);
       return exit_ok;
     };
@@ -115,7 +86,7 @@ void add_cron(CLI::App& app, Context& ctx) {
   trigger->add_option("NAME", *name, "Schedule name")->required();
   trigger->callback([&ctx, name] {
     ctx.action = [&ctx, name] {
-      const auto r = ctx.client().store().trigger_periodic(*name);
+      const auto r = ctx.client().trigger_periodic(*name);
       if (ctx.output() == OutputFormat::table)
         std::cout << r.job.id << '\n';
       else
@@ -133,7 +104,7 @@ void add_cron(CLI::App& app, Context& ctx) {
     cmd->add_option("NAME", *name, "Schedule name")->required();
     cmd->callback([&ctx, name, pause] {
       ctx.action = [&ctx, name, pause] {
-        const bool changed = ctx.client().store().set_periodic_paused(*name, pause);
+        const bool changed = ctx.client().set_periodic_paused(*name, pause);
         const std::string state = pause ? "paused" : "active";
         if (ctx.output() == OutputFormat::table)
           std::cout << "schedule " << *name << ": " << (changed ? "" : "already ") << state << '\n';

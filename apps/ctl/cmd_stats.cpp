@@ -7,6 +7,7 @@
 #include "context.hpp"
 #include "output.hpp"
 #include "taskq/core/error.hpp"
+#include "taskq/queue/json_shapes.hpp"
 
 namespace taskq::ctl {
 namespace {
@@ -30,23 +31,7 @@ void print_stats(Context& ctx, const std::vector<QueueStats>& stats, const std::
     return;
   }
   std::vector<boost::json::value> out;
-  for (const auto& s : stats) {
-    boost::json::object o{{"queue", s.queue},
-                          {"paused", s.paused_at.has_value()},
-                          {"paused_at", s.paused_at ? boost::json::value(format_rfc3339(*s.paused_at)) : nullptr},
-                          {"scheduled", s.scheduled},
-                          {"available", s.available},
-                          {"running", s.running},
-                          {"completed", s.completed},
-                          {"failed", s.failed},
-                          {"cancelled", s.cancelled},
-                          {"finished_last_minute", s.finished_last_minute}};
-    o["oldest_available_age_ms"] =
-        s.oldest_available_age
-            ? boost::json::value(std::chrono::duration_cast<std::chrono::milliseconds>(*s.oldest_available_age).count())
-            : nullptr;
-    out.emplace_back(std::move(o));
-  }
+  for (const auto& s : stats) out.emplace_back(queue_stats_json(s));
   print_json_values(ctx.output(), out);
 }
 

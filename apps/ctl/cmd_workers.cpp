@@ -5,6 +5,7 @@
 #include "context.hpp"
 #include "output.hpp"
 #include "taskq/core/error.hpp"
+#include "taskq/queue/json_shapes.hpp"
 
 namespace taskq::ctl {
 namespace {
@@ -35,7 +36,7 @@ void add_workers(CLI::App& app, Context& ctx) {
       if (grace <= Duration{}) throw Error(Errc::invalid_input, "--grace: must be greater than 0");
       auto& client = ctx.client();
       const auto workers = client.workers();
-      const auto now = client.store().now();
+      const auto now = client.now();
       if (ctx.output() == OutputFormat::table) {
         if (workers.empty()) {
           ctx.note("no workers registered (start taskq-workerd)");
@@ -50,25 +51,7 @@ void add_workers(CLI::App& app, Context& ctx) {
         return exit_ok;
       }
       std::vector<boost::json::value> out;
-      for (const auto& w : workers) {
-        boost::json::array queues;
-        for (const auto& q : w.queues) queues.emplace_back(q);
-        boost::json::object kinds;
-        for (const auto& [kind, n] : w.running_by_kind) kinds[kind] = n;
-        out.emplace_back(boost::json::object{
-            {"id", w.id},
-            {"host", w.host},
-            {"pid", w.pid},
-            {"status", w.heartbeat_age > grace ? "dead" : "live"},
-            {"queues", std::move(queues)},
-            {"concurrency", w.concurrency},
-            {"running", w.running},
-            {"running_by_kind", std::move(kinds)},
-            {"heartbeat_at", format_rfc3339(w.heartbeat_at)},
-            {"heartbeat_age_ms", std::chrono::duration_cast<std::chrono::milliseconds>(w.heartbeat_age).count()},
-            {"started_at", format_rfc3339(w.started_at)},
-            {"version", w.version}});
-      }
+      for (const auto& w : workers) out.emplace_back(worker_json(w, grace));
       print_json_values(ctx.output(), out);
       return exit_ok;
     };
@@ -123,9 +106,7 @@ void add_rescue(CLI::App& app, Context& ctx) {
         return exit_ok;
       }
       boost::json::array jobs;
-      for (const auto& j : r.jobs)
-        jobs.emplace_back(boost::json::object{
-            {"id", j.id}, {"queue", j.queue}, {"kind", j.kind}, {"from", "running"}, {"to", to_string(j.to)}});
+      for (const auto& j : r.jobs) jobs.emplace_back(change_json(j));
       boost::json::array dead;
       for (auto id : r.dead_workers) dead.emplace_back(id);
       boost::json::array vanished;

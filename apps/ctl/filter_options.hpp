@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "taskq/core/job.hpp"
-#include "taskq/store/store.hpp"
+#include "taskq/queue/client.hpp"
 
 namespace taskq::ctl {
 

@@ -87,6 +87,25 @@ class Client {
   /// own transaction. A dry run reports without changing anything.
   RescueResult rescue(Duration grace, bool dry_run);
 
+  /// The database's current time (ages and "5m ago" are measured against it).
+  Timestamp now() { return store_->now(); }
+  /// Throws Error(not_migrated) naming the first migration not applied ("run taskctl migrate").
+  void require_current_schema() { store_->require_current_schema(); }
+
+  /// The lease of taskq-schedulerd (who leads, with which term, until when); none before a
+  /// scheduler first ran on this schema.
+  std::optional<Lease> scheduler_lease() { return store_->lease(scheduler_lease_name); }
+  static constexpr const char* scheduler_lease_name = "scheduler";
+
+  /// Periodic schedules as the leading scheduler recorded them.
+  std::vector<PeriodicInfo> periodic_schedules() { return store_->list_periodic(); }
+  /// Pauses or resumes a schedule; false when it already was. Throws Error(not_found).
+  bool set_periodic_paused(const std::string& name, bool paused) { return store_->set_periodic_paused(name, paused); }
+  /// Enqueues one job of the schedule now, its fire times untouched. Throws Error(not_found).
+  EnqueueResult trigger_periodic(const std::string& name) { return store_->trigger_periodic(name); }
+
+  /// The store underneath. Going away: taskq-apid's grouped enqueues and reads and its event
+  /// listener still use it until they get client-level calls; nothing new may.
   Store& store() { return *store_; }
 
  private:
