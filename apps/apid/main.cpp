@@ -2,16 +2,12 @@
 // start the server, wait for signals, stop. See man taskq-apid(8).
 #include <spdlog/spdlog.h>
 
-#include <sys/resource.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <string>
-#include <utility>
 
+#include "taskq/api/rlimits.hpp"
 #include "taskq/api/server.hpp"
+#include "taskq/api/tls_files.hpp"
 #include "taskq/config/config.hpp"
 #include "taskq/core/error.hpp"
 #include "taskq/daemon/app.hpp"
@@ -22,15 +18,6 @@ namespace {
 
 using namespace taskq::daemon;  // exit codes, Flags
 
-void check(const taskq::Config& c) {
-  taskq::validate_api_config(c);
-  if (c.api.tls)
-    for (const auto& [key, path] : {std::pair{"cert", c.api.tls->cert}, std::pair{"key", c.api.tls->key}})
-      if (::access(path.c_str(), R_OK) != 0)
-        throw taskq::Error(taskq::Errc::invalid_input,
-                           c.source + ": api.tls." + key + ": cannot read '" + path + "': " + std::strerror(errno));
-}
-
 std::string describe(const taskq::Config& c) {
   std::string listen;
   for (const auto& l : c.api.listen) listen += (listen.empty() ? "" : ", ") + l;
@@ -38,19 +25,6 @@ std::string describe(const taskq::Config& c) {
          std::to_string(c.api.db_pool) + " database connection(s); " +
          (c.api.tokens.empty() ? std::string("no authentication (insecure_no_auth)")
                                : std::to_string(c.api.tokens.size()) + " token(s)");
-}
-
-// Each connection (event streams stay open) is a descriptor: the soft limit, often 1024, goes up
-// to the hard one. Returns the limit in effect.
-rlim_t raise_open_files() {
-  rlimit r{};
-  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 0;
-  if (r.rlim_cur < r.rlim_max) {
-    rlimit want = r;
-    want.rlim_cur = r.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) return want.rlim_cur;
-  }
-  return r.rlim_cur;
 }
 
 }  // namespace
@@ -63,7 +37,7 @@ int main(int argc, char** argv) {
 
   taskq::Config config;
   try {
-    config = load_config(flags, check);
+    config = load_config(flags, taskq::api::check_config);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "taskq-apid: %s\n", e.what());
     return exit_config;
@@ -77,10 +51,7 @@ int main(int argc, char** argv) {
   taskq::setup_logging(config.log, "taskq-apid");
   if (const auto warning = config_file_warning(config)) spdlog::warn("{}", *warning);
   taskq::daemon::block_signals();
-  const auto open_files = raise_open_files();
-  if (open_files > 0 && open_files < 4096)
-    spdlog::warn("open files limit is {}: at most about {} connections and event streams (raise LimitNOFILE)",
-                 open_files, open_files - 64);
+  if (const auto warning = taskq::api::open_files_warning(taskq::api::raise_open_files())) spdlog::warn("{}", *warning);
 
   taskq::api::ApiOptions options;
   options.store = {config.database.url, config.database.schema, config.database.connect_timeout, "taskq-apid"};
@@ -113,7 +84,7 @@ int main(int argc, char** argv) {
     if (!sig) continue;
     if (*sig == taskq::daemon::Signal::reload) {
       try {
-        const auto c = load_config(flags, check);
+        const auto c = load_config(flags, taskq::api::check_config);
         taskq::setup_logging(c.log, "taskq-apid");
         spdlog::info("reloaded [log] from {} (the other keys apply at restart)", c.source);
       } catch (const std::exception& e) {
