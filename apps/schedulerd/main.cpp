@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <climits>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -39,12 +38,6 @@ void reload(const Flags& flags, taskq::scheduler::Scheduler& scheduler) {
   } catch (const std::exception& e) {
     spdlog::error("reload refused, keeping the running configuration: {}", e.what());
   }
-}
-
-std::string host_name() {
-  char buf[HOST_NAME_MAX + 1] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
 }
 
 }  // namespace
