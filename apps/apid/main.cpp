@@ -1,134 +1,40 @@
-// taskq-apid: the HTTP/JSON API. Reads top to bottom: parse flags, load and check the config,
-// start the server, wait for signals, stop. See man taskq-apid(8).
+// taskq-apid: the HTTP/JSON API: a Server built from the config, run by the daemon skeleton
+// (taskq/daemon/run.hpp); SIGHUP reloads [log]. See man taskq-apid(8).
 #include <spdlog/spdlog.h>
 
-#include <sys/resource.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <string>
-#include <utility>
-
+#include "taskq/api/rlimits.hpp"
 #include "taskq/api/server.hpp"
-#include "taskq/config/config.hpp"
-#include "taskq/core/error.hpp"
-#include "taskq/daemon/app.hpp"
-#include "taskq/daemon/daemon.hpp"
-#include "taskq/log/log.hpp"
+#include "taskq/api/tls_files.hpp"
+#include "taskq/daemon/run.hpp"
 
-namespace {
+using namespace taskq;
+using namespace taskq::daemon;
 
-using namespace taskq::daemon;  // exit codes, Flags
-
-void check(const taskq::Config& c) {
-  taskq::validate_api_config(c);
-  if (c.api.tls)
-    for (const auto& [key, path] : {std::pair{"cert", c.api.tls->cert}, std::pair{"key", c.api.tls->key}})
-      if (::access(path.c_str(), R_OK) != 0)
-        throw taskq::Error(taskq::Errc::invalid_input,
-                           c.source + ": api.tls." + key + ": cannot read '" + path + "': " + std::strerror(errno));
-}
-
-std::string describe(const taskq::Config& c) {
-  std::string listen;
-  for (const auto& l : c.api.listen) listen += (listen.empty() ? "" : ", ") + l;
-  return "listen " + listen + "; " + std::to_string(c.api.threads) + " I/O thread(s), " +
-         std::to_string(c.api.db_pool) + " database connection(s); " +
-         (c.api.tokens.empty() ? std::string("no authentication (insecure_no_auth)")
-                               : std::to_string(c.api.tokens.size()) + " token(s)");
-}
-
-// Each connection (event streams stay open) is a descriptor: the soft limit, often 1024, goes up
-// to the hard one. Returns the limit in effect.
-rlim_t raise_open_files() {
-  rlimit r{};
-  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 0;
-  if (r.rlim_cur < r.rlim_max) {
-    rlimit want = r;
-    want.rlim_cur = r.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) return want.rlim_cur;
-  }
-  return r.rlim_cur;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  Flags flags;
-  if (const auto rc = parse_flags(argc, argv, "taskq-apid", TASKQ_VERSION,
-                                  "taskq-apid: the HTTP/JSON API of taskq (see man taskq-apid)", flags))
-    return *rc;
-
-  taskq::Config config;
-  try {
-    config = load_config(flags, check);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "taskq-apid: %s\n", e.what());
-    return exit_config;
-  }
-  if (flags.check_config) {
-    if (const auto warning = config_file_warning(config))
-      std::fprintf(stderr, "taskq-apid: warning: %s\n", warning->c_str());
-    std::printf("%s: OK: %s\n", config.source.c_str(), describe(config).c_str());
-    return exit_ok;
-  }
-  taskq::setup_logging(config.log, "taskq-apid");
-  if (const auto warning = config_file_warning(config)) spdlog::warn("{}", *warning);
-  taskq::daemon::block_signals();
-  const auto open_files = raise_open_files();
-  if (open_files > 0 && open_files < 4096)
-    spdlog::warn("open files limit is {}: at most about {} connections and event streams (raise LimitNOFILE)",
-                 open_files, open_files - 64);
-
-  taskq::api::ApiOptions options;
-  options.store = {config.database.url, config.database.schema, config.database.connect_timeout, "taskq-apid"};
-  options.store.session = config.database.session(taskq::Program::apid);
+static void server(const Config& config, Service& svc) {
+  if (const auto warning = api::open_files_warning(api::raise_open_files())) spdlog::warn("{}", *warning);
+  api::ApiOptions options;
+  options.store = store_options(config, Program::apid);
   options.config = config.api;
   options.limits.max_args_bytes = config.jobs.max_args_bytes;
   options.version = TASKQ_VERSION;
-  taskq::api::Server server(options);
-  try {
-    server.start();
-  } catch (const taskq::Error& e) {
-    spdlog::error("cannot start: {}", e.what());
-    return e.code() == taskq::Errc::invalid_input ? exit_config : exit_code_for_start(e);
-  }
-  for (const auto& e : server.endpoints()) spdlog::info("listening on {}://{}", config.api.tls ? "https" : "http", e);
-  if (config.api.tokens.empty()) spdlog::warn("serving WITHOUT authentication (api.insecure_no_auth = true)");
-  taskq::daemon::notify_ready();
-  taskq::daemon::notify_status(describe(config));
+  const auto s = std::make_shared<api::Server>(options);
+  svc.start = [s, https = config.api.tls.has_value(), open = config.api.tokens.empty()] {
+    s->start();
+    for (const auto& e : s->endpoints()) spdlog::info("listening on {}://{}", https ? "https" : "http", e);
+    if (open) spdlog::warn("serving WITHOUT authentication (api.insecure_no_auth = true)");
+  };
+  svc.invalid_input_at_start_is_config = true;  // a TLS key that does not match its certificate
+  svc.status = [d = describe_api(config)] { return d; };
+  // Fed while the I/O loop turns and database work moves (every statement has a statement_timeout).
+  svc.healthy = [s](Duration watchdog) { return s->healthy(std::chrono::seconds{30}) && s->db_moving(watchdog); };
+  svc.reload = [](const Config& c) { return "reloaded [log] from " + c.source + " (the other keys apply at restart)"; };
+  svc.stopping_graceful =
+      " (in-flight requests may finish within " + format_duration(config.api.shutdown_timeout) + ")";
+  svc.stopping_now = " now";
+  svc.stop = [s, grace = config.api.shutdown_timeout](bool graceful) { s->stop(graceful ? grace : Duration{}); };
+}
 
-  const auto watchdog = taskq::daemon::watchdog_interval();
-  const taskq::Duration tick = watchdog ? std::min<taskq::Duration>(*watchdog, std::chrono::seconds{1})
-                                        : taskq::Duration{std::chrono::seconds{1}};
-  for (;;) {
-    const auto sig = taskq::daemon::wait_signal(tick);
-    // Fed only while the I/O loop turns and database work moves: a pool whose every connection
-    // has been busy for a watchdog interval without one finishing is stuck (each statement is
-    // bounded by database.statement_timeout), and systemd restarts it.
-    if (watchdog && server.healthy(std::chrono::seconds{30}) && server.db_moving(*watchdog))
-      taskq::daemon::notify_watchdog();
-    if (!sig) continue;
-    if (*sig == taskq::daemon::Signal::reload) {
-      try {
-        const auto c = load_config(flags, check);
-        taskq::setup_logging(c.log, "taskq-apid");
-        spdlog::info("reloaded [log] from {} (the other keys apply at restart)", c.source);
-      } catch (const std::exception& e) {
-        spdlog::error("reload refused, keeping the running configuration: {}", e.what());
-      }
-      continue;
-    }
-    const bool graceful = *sig == taskq::daemon::Signal::terminate;
-    spdlog::info(
-        "{}: stopping{}", graceful ? "SIGTERM" : "SIGINT",
-        graceful ? " (in-flight requests may finish within " + taskq::format_duration(config.api.shutdown_timeout) + ")"
-                 : " now");
-    taskq::daemon::notify_stopping();
-    server.stop(graceful ? config.api.shutdown_timeout : taskq::Duration{});
-    break;
-  }
-  return exit_ok;
+int main(int argc, char** argv) {
+  return run(argc, argv,
+             {"taskq-apid", TASKQ_VERSION, "the HTTP/JSON API of taskq", api::check_config, describe_api, server});
 }
