@@ -146,7 +146,7 @@ void DbPool::run_group(Client& client, std::vector<EnqueueItem>& group, bool& lo
   }
   for (auto& g : group) {
     if (lost) {
-      g.done(retry_after(error_response(503, "unavailable", "PostgreSQL is unreachable; try again"), 1));
+      g.done(unavailable());
       continue;
     }
     try {
@@ -170,129 +170,141 @@ void DbPool::stop() {
   for (auto& t : threads_) t.join();
 }
 
+Response DbPool::unavailable() {
+  return retry_after(error_response(503, "unavailable", "PostgreSQL is unreachable; try again"), 1);
+}
+
 void DbPool::run(int index) {
-  std::unique_ptr<Client> client;
-  auto backoff = std::chrono::milliseconds{0};
-  auto next_attempt = std::chrono::steady_clock::now();
-  bool down_logged = false;
-  ClientOptions options = options_;
-  options.store.application_name = (options_.store.application_name + " db" + std::to_string(index)).substr(0, 63);
-  const auto unavailable = [] {
-    return retry_after(error_response(503, "unavailable", "PostgreSQL is unreachable; try again"), 1);
-  };
+  Connection conn;
+  conn.index = index;
+  conn.options = options_;
+  conn.options.store.application_name = (options_.store.application_name + " db" + std::to_string(index)).substr(0, 63);
   for (;;) {
-    Item item;
-    std::vector<EnqueueItem> group;
-    std::vector<GetItem> reads;
-    {
-      std::unique_lock lk(mu_);
-      auto group_ready = [&] { return !enqueues_.empty() && groups_running_ < max_groups_at_once; };
-      auto reads_ready = [&] { return !gets_.empty() && reads_running_ < max_reads_at_once; };
-      auto task_ready = [&] { return next_task() != queue_.end(); };
-      cv_.wait(lk, [&] {
-        return task_ready() || reads_ready() || group_ready() ||
-               (stopping_ && queue_.empty() && enqueues_.empty() && gets_.empty());
-      });
-      if (!task_ready() && !reads_ready() && !group_ready()) return;  // stopping, and all is done
-      took();
-      if (reads_ready()) {
-        ++reads_running_;
-        while (!gets_.empty() && reads.size() < max_group) {
-          reads.push_back(std::move(gets_.front()));
-          gets_.pop_front();
-        }
-      } else if (group_ready()) {
-        ++groups_running_;
-        while (!enqueues_.empty() && group.size() < max_group) {
-          group.push_back(std::move(enqueues_.front()));
-          enqueues_.pop_front();
-        }
-      } else {
-        const auto it = next_task();
-        item = std::move(*it);
-        queue_.erase(it);
-        if (item.may_lock) ++lockers_running_;
-      }
-    }
-    if (!client && std::chrono::steady_clock::now() >= next_attempt) {
-      try {
-        client = Client::connect(options);
-        if (down_logged) spdlog::info("db{}: connected to PostgreSQL again", index);
-        down_logged = false;
-        backoff = std::chrono::milliseconds{0};
-      } catch (const std::exception& e) {
-        backoff = std::min(std::chrono::milliseconds{5000},
-                           backoff.count() == 0 ? std::chrono::milliseconds{100} : backoff * 2);
-        next_attempt = std::chrono::steady_clock::now() + backoff;
-        if (!down_logged) spdlog::warn("db{}: PostgreSQL unreachable ({}); retrying", index, e.what());
-        down_logged = true;
-      }
-    }
-    if (!reads.empty()) {
-      if (!client) {
-        for (auto& g : reads) g.done(unavailable());
-      } else {
-        try {
-          std::vector<JobId> ids;
-          ids.reserve(reads.size());
-          for (const auto& g : reads) ids.push_back(g.id);
-          std::map<JobId, Job> found;
-          for (auto& j : client->store().get_many(ids)) found.emplace(j.id, std::move(j));
-          for (auto& g : reads) {
-            const auto it = found.find(g.id);
-            g.done(get_answer_(g.id, it == found.end() ? nullptr : &it->second));
-          }
-        } catch (const Error& e) {
-          if (e.code() == Errc::unavailable) client.reset();
-          for (auto& g : reads) g.done(from_error(e));
-        }
-      }
-      {
-        std::lock_guard lk(mu_);
-        --reads_running_;
-        finished();
-      }
-      cv_.notify_one();  // the next read group, or other work, if any waits
-      continue;
-    }
-    if (!group.empty()) {
-      if (!client) {
-        for (auto& g : group) g.done(unavailable());
-      } else {
-        bool lost = false;
-        run_group(*client, group, lost);
-        if (lost) client.reset();
-      }
-      {
-        std::lock_guard lk(mu_);
-        --groups_running_;
-        finished();
-      }
-      cv_.notify_one();  // the next group, or other work, if any waits
-      continue;
-    }
-    Response r;
-    if (!client) {
-      r = unavailable();
-    } else {
-      try {
-        r = item.task(*client);
-      } catch (const Error& e) {
-        if (e.code() == Errc::unavailable) client.reset();
-        r = from_error(e);
-      } catch (const std::exception& e) {
-        spdlog::error("db{}: {}", index, e.what());
-        r = error_response(500, "internal", e.what());
-      }
-    }
-    item.done(std::move(r));
-    {
-      std::lock_guard lk(mu_);
-      if (item.may_lock) --lockers_running_;
-      finished();
-    }
-    cv_.notify_one();  // a locker waiting for its share, if any
+    Work work;
+    if (!take_work(work)) return;  // stopping, and all is done
+    connect(conn);
+    if (!work.reads.empty())
+      run_reads(conn, work.reads);
+    else if (!work.group.empty())
+      run_enqueues(conn, work.group);
+    else
+      run_task(conn, work.item);
   }
+}
+
+bool DbPool::take_work(Work& work) {
+  std::unique_lock lk(mu_);
+  auto group_ready = [&] { return !enqueues_.empty() && groups_running_ < max_groups_at_once; };
+  auto reads_ready = [&] { return !gets_.empty() && reads_running_ < max_reads_at_once; };
+  auto task_ready = [&] { return next_task() != queue_.end(); };
+  cv_.wait(lk, [&] {
+    return task_ready() || reads_ready() || group_ready() ||
+           (stopping_ && queue_.empty() && enqueues_.empty() && gets_.empty());
+  });
+  if (!task_ready() && !reads_ready() && !group_ready()) return false;
+  took();
+  if (reads_ready()) {
+    ++reads_running_;
+    while (!gets_.empty() && work.reads.size() < max_group) {
+      work.reads.push_back(std::move(gets_.front()));
+      gets_.pop_front();
+    }
+  } else if (group_ready()) {
+    ++groups_running_;
+    while (!enqueues_.empty() && work.group.size() < max_group) {
+      work.group.push_back(std::move(enqueues_.front()));
+      enqueues_.pop_front();
+    }
+  } else {
+    const auto it = next_task();
+    work.item = std::move(*it);
+    queue_.erase(it);
+    if (work.item.may_lock) ++lockers_running_;
+  }
+  return true;
+}
+
+void DbPool::connect(Connection& conn) {
+  if (conn.client || std::chrono::steady_clock::now() < conn.next_attempt) return;
+  try {
+    conn.client = Client::connect(conn.options);
+    if (conn.down_logged) spdlog::info("db{}: connected to PostgreSQL again", conn.index);
+    conn.down_logged = false;
+    conn.backoff = std::chrono::milliseconds{0};
+  } catch (const std::exception& e) {
+    conn.backoff = std::min(std::chrono::milliseconds{5000},
+                            conn.backoff.count() == 0 ? std::chrono::milliseconds{100} : conn.backoff * 2);
+    conn.next_attempt = std::chrono::steady_clock::now() + conn.backoff;
+    if (!conn.down_logged) spdlog::warn("db{}: PostgreSQL unreachable ({}); retrying", conn.index, e.what());
+    conn.down_logged = true;
+  }
+}
+
+void DbPool::run_reads(Connection& conn, std::vector<GetItem>& reads) {
+  if (!conn.client) {
+    for (auto& g : reads) g.done(unavailable());
+  } else {
+    try {
+      std::vector<JobId> ids;
+      ids.reserve(reads.size());
+      for (const auto& g : reads) ids.push_back(g.id);
+      std::map<JobId, Job> found;
+      for (auto& j : conn.client->store().get_many(ids)) found.emplace(j.id, std::move(j));
+      for (auto& g : reads) {
+        const auto it = found.find(g.id);
+        g.done(get_answer_(g.id, it == found.end() ? nullptr : &it->second));
+      }
+    } catch (const Error& e) {
+      if (e.code() == Errc::unavailable) conn.client.reset();
+      for (auto& g : reads) g.done(from_error(e));
+    }
+  }
+  {
+    std::lock_guard lk(mu_);
+    --reads_running_;
+    finished();
+  }
+  cv_.notify_one();  // the next read group, or other work, if any waits
+}
+
+void DbPool::run_enqueues(Connection& conn, std::vector<EnqueueItem>& group) {
+  if (!conn.client) {
+    for (auto& g : group) g.done(unavailable());
+  } else {
+    bool lost = false;
+    run_group(*conn.client, group, lost);
+    if (lost) conn.client.reset();
+  }
+  {
+    std::lock_guard lk(mu_);
+    --groups_running_;
+    finished();
+  }
+  cv_.notify_one();  // the next group, or other work, if any waits
+}
+
+void DbPool::run_task(Connection& conn, Item& item) {
+  Response r;
+  if (!conn.client) {
+    r = unavailable();
+  } else {
+    try {
+      r = item.task(*conn.client);
+    } catch (const Error& e) {
+      if (e.code() == Errc::unavailable) conn.client.reset();
+      r = from_error(e);
+    } catch (const std::exception& e) {
+      spdlog::error("db{}: {}", conn.index, e.what());
+      r = error_response(500, "internal", e.what());
+    }
+  }
+  item.done(std::move(r));
+  {
+    std::lock_guard lk(mu_);
+    if (item.may_lock) --lockers_running_;
+    finished();
+  }
+  cv_.notify_one();  // a locker waiting for its share, if any
 }
 
 }  // namespace taskq::api

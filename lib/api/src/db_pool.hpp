@@ -91,7 +91,30 @@ class DbPool {
     Done done;
     Clock::time_point queued{};
   };
+  // One pool thread's connection: reopened on the next work after a loss, with backoff.
+  struct Connection {
+    int index = 0;
+    ClientOptions options;  // named "... db<index>" in pg_stat_activity
+    std::unique_ptr<Client> client;
+    std::chrono::milliseconds backoff{0};
+    Clock::time_point next_attempt = Clock::now();
+    bool down_logged = false;
+  };
+  // What a thread took: a group of reads, a group of enqueues, or else one task.
+  struct Work {
+    std::vector<GetItem> reads;
+    std::vector<EnqueueItem> group;
+    Item item;
+  };
+  static Response unavailable();
+  // A pool thread: takes work, (re)connects when it may, does the work, answers.
   void run(int index);
+  // Waits for work a thread may start now; false once stopping and nothing is left.
+  bool take_work(Work& work);
+  void connect(Connection& conn);
+  void run_reads(Connection& conn, std::vector<GetItem>& reads);
+  void run_enqueues(Connection& conn, std::vector<EnqueueItem>& group);
+  void run_task(Connection& conn, Item& item);
   void run_group(Client& client, std::vector<EnqueueItem>& group, bool& lost);
   void reap();
   // The first task of queue_ that may start now (lockers only while fewer than max_lockers_

@@ -102,23 +102,22 @@ std::string group_key(const std::vector<std::string>& queues) {
 
 }  // namespace
 
-struct EventHub::State {
+using Pending = std::vector<std::pair<std::shared_ptr<StreamSink>, StreamRequest>>;
+
+// What other threads hand the hub's thread: new streams, a wake-up, the stop.
+struct EventHub::Inbox {
   std::mutex mu;
-  std::vector<std::pair<std::shared_ptr<StreamSink>, StreamRequest>> incoming;
+  Pending incoming;
   bool stop = false;
   int wake_fd = -1;
 
-  // The hub thread's own.
-  std::unordered_map<JobId, std::vector<JobSub>> by_job;
-  std::map<std::string, Group> groups;
-  bool registered = false;
-  EventWatch watch;  // as last written to the listener row
-  Steady::time_point renew_at{}, empty_since{}, poll_at{}, keep_alive_at{};
-  bool resync = false;  // a new connection: notifications may have been missed
-
-  ~State() {
-    if (wake_fd >= 0) ::close(wake_fd);
+  Inbox() : wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (wake_fd < 0) throw Error(Errc::internal, "eventfd failed");
   }
+  ~Inbox() { ::close(wake_fd); }
+  Inbox(const Inbox&) = delete;
+  Inbox& operator=(const Inbox&) = delete;
+
   void wake() const {
     const std::uint64_t one = 1;
     [[maybe_unused]] const auto n = ::write(wake_fd, &one, sizeof one);
@@ -128,234 +127,130 @@ struct EventHub::State {
     while (::read(wake_fd, &v, sizeof v) > 0) {
     }
   }
+  // Moves the new streams to `batch`; true once the hub is to stop.
+  bool take(Pending& batch) {
+    std::lock_guard lock(mu);
+    for (auto& item : incoming) batch.push_back(std::move(item));
+    incoming.clear();
+    return stop;
+  }
 };
 
-EventHub::EventHub(EventHubOptions options) : options_(std::move(options)), state_(std::make_unique<State>()) {
-  state_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (state_->wake_fd < 0) throw Error(Errc::internal, "eventfd failed");
-}
+// The hub's thread: its streams, its listening connection and listener row, and each step of
+// its loop. Only that thread touches it.
+class EventHub::Loop {
+ public:
+  explicit Loop(EventHub& hub)
+      : hub_(hub),
+        options_(hub.options_),
+        inbox_(*hub.inbox_),
+        link_("events", options_.store, [this](Store& store) { on_connect(store); }) {}
 
-EventHub::~EventHub() {
-  stop();
-}
-
-void EventHub::start() {
-  if (thread_.joinable()) return;
-  thread_ = std::thread([this] { run(); });
-}
-
-void EventHub::subscribe(std::shared_ptr<StreamSink> sink, StreamRequest request) {
-  {
-    std::lock_guard lock(state_->mu);
-    if (state_->stop) {
-      sink->refuse(error_response(503, "unavailable", "taskq-apid is shutting down"));
-      return;
+  // Until stop(): take new streams, keep the database side in step, send keep-alives, wait for
+  // notifications. Then end every stream.
+  void run() {
+    const auto now = Steady::now();
+    poll_at_ = now + options_.job_poll;
+    keep_alive_at_ = now + options_.keep_alive;
+    while (!inbox_.take(batch_)) {
+      purge();
+      // The connection opens with the first stream (an apid without streams uses none).
+      const bool need_db = !batch_.empty() || count_streams() > 0 || registered_;
+      // No database: new streams cannot start; open ones stay and catch up after the reconnect.
+      if (need_db && !link_.with([this](Store& store) { sync(store); }))
+        refuse_batch("the database is unreachable; try again");
+      send_keep_alives();
+      wait(need_db);
     }
-    state_->incoming.emplace_back(std::move(sink), std::move(request));
+    shut_down();
   }
-  state_->wake();
-}
 
-void EventHub::forget_gone() {
-  state_->wake();
-}
+ private:
+  EventHub& hub_;
+  const EventHubOptions& options_;
+  Inbox& inbox_;
+  std::unordered_map<JobId, std::vector<JobSub>> by_job_;
+  std::map<std::string, Group> groups_;
+  Pending batch_;  // taken from the inbox, not admitted yet
+  bool registered_ = false;
+  EventWatch watch_;  // as last written to the listener row
+  Steady::time_point renew_at_{}, empty_since_{}, poll_at_{}, keep_alive_at_{};
+  bool resync_ = false;  // a new connection: notifications may have been missed
+  DbLink link_;          // last: its callback uses the members above
 
-void EventHub::stop() {
-  {
-    std::lock_guard lock(state_->mu);
-    if (state_->stop) return;
-    state_->stop = true;
-  }
-  state_->wake();
-  if (thread_.joinable()) thread_.join();
-}
-
-void EventHub::run() {
-  State& s = *state_;
-  DbLink link("events", options_.store, [&s](Store& store) {
+  void on_connect(Store& store) {
     store.listen({"events"});
-    s.resync = true;
-  });
+    resync_ = true;
+  }
 
-  auto count_streams = [&] {
+  std::size_t count_streams() {
     std::size_t n = 0;
-    for (auto& [id, subs] : s.by_job) n += subs.size();
-    for (auto& [key, g] : s.groups) n += g.sinks.size();
-    streams_.store(static_cast<int>(n));
+    for (auto& [id, subs] : by_job_) n += subs.size();
+    for (auto& [key, g] : groups_) n += g.sinks.size();
+    hub_.streams_.store(static_cast<int>(n));
     return n;
-  };
+  }
 
-  auto deliver = [&](const std::shared_ptr<StreamSink>& sink, std::vector<Frame> frames, bool end) {
-    delivered_.fetch_add(static_cast<std::int64_t>(frames.size()));
+  void deliver(const std::shared_ptr<StreamSink>& sink, std::vector<Frame> frames, bool end) {
+    hub_.delivered_.fetch_add(static_cast<std::int64_t>(frames.size()));
     sink->send(std::move(frames), end);
-  };
+  }
 
-  // Sends a per-job stream what is new in `job` (nullptr: the job is gone).
-  auto update_job_sub = [&](JobSub& sub, const Job* job, const Entry* deleted) {
-    if (sub.ended || sub.sink->gone()) return;
-    if (!job) {
-      std::vector<Frame> frames;
-      if (deleted && sub.state != deleted->state) {
-        frames.push_back(sse_frame("state", json::serialize(json::object{{"id", deleted->id},
-                                                                         {"queue", deleted->queue},
-                                                                         {"kind", deleted->kind},
-                                                                         {"state", deleted->state},
-                                                                         {"attempt", deleted->attempt},
-                                                                         {"deleted", true}})));
-      }
-      frames.push_back(end_frame("deleted"));
-      sub.ended = true;
-      deliver(sub.sink, std::move(frames), true);
-      return;
-    }
-    const std::string state(to_string(job->state));
-    if (state == sub.state && job->attempt == sub.attempt) return;
-    sub.state = state;
-    sub.attempt = job->attempt;
-    std::vector<Frame> frames{sse_frame("state", json::serialize(job_to_json(*job)))};
-    if (terminal(state)) {
-      frames.push_back(end_frame("finished"));
-      sub.ended = true;
-    }
-    deliver(sub.sink, std::move(frames), sub.ended);
-  };
+  // `frame` to every open stream (keep-alives and the shutdown: not counted as delivered).
+  void broadcast(const Frame& frame, bool end) {
+    for (auto& [id, subs] : by_job_)
+      for (auto& sub : subs)
+        if (!sub.ended && !sub.sink->gone()) sub.sink->send({frame}, end);
+    for (auto& [key, g] : groups_)
+      for (auto& sink : g.sinks)
+        if (!sink->gone()) sink->send({frame}, end);
+  }
 
-  // Reads the jobs of per-job streams (all of them, or `ids`) and sends what changed.
-  auto refresh_jobs = [&](Store& store, const std::vector<JobId>& ids,
-                          const std::unordered_map<JobId, const Entry*>& deleted) {
-    if (ids.empty()) return;
-    std::unordered_map<JobId, Job> found;
-    for (auto& j : store.get_many(ids)) found.emplace(j.id, std::move(j));
-    for (const JobId id : ids) {
-      auto it = s.by_job.find(id);
-      if (it == s.by_job.end()) continue;
-      const auto f = found.find(id);
-      const auto d = deleted.find(id);
-      for (auto& sub : it->second)
-        update_job_sub(sub, f == found.end() ? nullptr : &f->second, d == deleted.end() ? nullptr : d->second);
-    }
-  };
-
-  auto all_job_ids = [&] {
-    std::vector<JobId> ids;
-    ids.reserve(s.by_job.size());
-    for (auto& [id, subs] : s.by_job) ids.push_back(id);
-    return ids;
-  };
+  void refuse_batch(const std::string& message) {
+    for (auto& [sink, req] : batch_) sink->refuse(error_response(503, "unavailable", message));
+    batch_.clear();
+  }
 
   // Drops streams that ended or whose client went away.
-  auto purge = [&] {
-    for (auto it = s.by_job.begin(); it != s.by_job.end();) {
+  void purge() {
+    for (auto it = by_job_.begin(); it != by_job_.end();) {
       auto& subs = it->second;
       subs.erase(std::remove_if(subs.begin(), subs.end(), [](const JobSub& j) { return j.ended || j.sink->gone(); }),
                  subs.end());
-      it = subs.empty() ? s.by_job.erase(it) : std::next(it);
+      it = subs.empty() ? by_job_.erase(it) : std::next(it);
     }
-    for (auto it = s.groups.begin(); it != s.groups.end();) {
+    for (auto it = groups_.begin(); it != groups_.end();) {
       auto& sinks = it->second.sinks;
       sinks.erase(std::remove_if(sinks.begin(), sinks.end(), [](const auto& k) { return k->gone(); }), sinks.end());
-      it = sinks.empty() ? s.groups.erase(it) : std::next(it);
+      it = sinks.empty() ? groups_.erase(it) : std::next(it);
     }
-  };
+  }
 
-  // One notification: per-job streams get the jobs re-read (state) or the progress; queue
-  // streams get every entry as it is.
-  auto dispatch = [&](Store& store, const std::string& payload) {
-    const auto entries = parse_entries(payload);
-    if (entries.empty()) return;
-    if (!s.by_job.empty()) {
-      std::vector<JobId> ids;
-      std::unordered_map<JobId, const Entry*> deleted;
-      for (const auto& e : entries) {
-        if (e.op == 'p' || !s.by_job.count(e.id)) continue;
-        ids.push_back(e.id);
-        if (e.op == 'd') deleted[e.id] = &e;
-      }
-      std::sort(ids.begin(), ids.end());
-      ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-      // Progress first: it was recorded before any state change in the same payload's statements.
-      for (const auto& e : entries) {
-        if (e.op != 'p') continue;
-        auto it = s.by_job.find(e.id);
-        if (it == s.by_job.end()) continue;
-        const auto frame = sse_frame(
-            "progress", json::serialize(json::object{{"id", e.id}, {"attempt", e.attempt}, {"progress", e.progress}}));
-        for (auto& sub : it->second)
-          if (!sub.ended && !sub.sink->gone()) deliver(sub.sink, {frame}, false);
-      }
-      refresh_jobs(store, ids, deleted);
+  // The database side of one round: new streams admitted, the listener row kept in step, the
+  // per-job streams' jobs re-read when due (or after a reconnect).
+  void sync(Store& store) {
+    if (!batch_.empty()) {
+      // Watched before the jobs' current state is read: no change falls in between.
+      register_listener(store, watch_of(batch_));
+      admit(store);
     }
-    for (auto& [key, g] : s.groups) {
-      std::vector<Frame> frames;
-      for (const auto& e : entries) {
-        if (!g.wants(e.queue)) continue;
-        json::object o{{"id", e.id}, {"queue", e.queue}, {"kind", e.kind}};
-        if (e.op == 'p') {
-          o["attempt"] = e.attempt;
-          o["progress"] = e.progress;
-          frames.push_back(sse_frame("progress", json::serialize(o)));
-        } else {
-          o["state"] = e.state;
-          o["attempt"] = e.attempt;
-          if (e.op == 'd') o["deleted"] = true;
-          frames.push_back(sse_frame("state", json::serialize(o)));
-        }
-      }
-      if (frames.empty()) continue;
-      for (const auto& sink : g.sinks)
-        if (!sink->gone()) deliver(sink, frames, false);
+    const auto now = Steady::now();
+    keep_listener(store, now);
+    if (resync_ || now >= poll_at_) {
+      resync_ = false;
+      poll_at_ = now + options_.job_poll;
+      refresh_jobs(store, all_job_ids(), {});
     }
-  };
-
-  // New streams: the listener row first (so changes from now on are announced), then the
-  // current state of each job asked for.
-  auto admit = [&](Store& store, std::vector<std::pair<std::shared_ptr<StreamSink>, StreamRequest>>& batch) {
-    std::vector<JobId> ids;
-    for (auto& [sink, req] : batch)
-      if (req.job) ids.push_back(*req.job);
-    std::unordered_map<JobId, Job> found;
-    if (!ids.empty())
-      for (auto& j : store.get_many(ids)) found.emplace(j.id, std::move(j));
-    for (auto& [sink, req] : batch) {
-      if (sink->gone()) continue;
-      if (!req.job) {
-        std::sort(req.queues.begin(), req.queues.end());
-        req.queues.erase(std::unique(req.queues.begin(), req.queues.end()), req.queues.end());
-        auto& g = s.groups[group_key(req.queues)];
-        g.queues = req.queues;
-        g.sinks.push_back(sink);
-        sink->open({}, false);
-        continue;
-      }
-      const auto f = found.find(*req.job);
-      if (f == found.end()) {
-        sink->refuse(error_response(404, "not_found", "job " + std::to_string(*req.job) + " does not exist"));
-        continue;
-      }
-      const Job& job = f->second;
-      JobSub sub{sink, std::string(to_string(job.state)), job.attempt, false};
-      std::vector<Frame> first{sse_frame("state", json::serialize(job_to_json(job)))};
-      delivered_.fetch_add(1);
-      if (is_final(job.state)) {
-        first.push_back(end_frame("finished"));
-        delivered_.fetch_add(1);
-        sink->open(std::move(first), true);
-        continue;
-      }
-      sink->open(std::move(first), false);
-      s.by_job[job.id].push_back(std::move(sub));
-    }
-    batch.clear();
-  };
+  }
 
   // What the streams (and those about to open) follow: written to the listener row whenever it
   // changes, so the database announces exactly that.
-  auto watch_of = [&](const std::vector<std::pair<std::shared_ptr<StreamSink>, StreamRequest>>& pending) {
+  EventWatch watch_of(const Pending& pending) {
     EventWatch w;
     std::set<JobId> jobs;
     std::set<std::string> queues;
-    for (auto& [id, subs] : s.by_job) jobs.insert(id);
-    for (auto& [key, g] : s.groups) {
+    for (auto& [id, subs] : by_job_) jobs.insert(id);
+    for (auto& [key, g] : groups_) {
       if (g.queues.empty()) w.all_queues = true;
       queues.insert(g.queues.begin(), g.queues.end());
     }
@@ -371,115 +266,272 @@ void EventHub::run() {
     if (!w.all_queues) w.queues.assign(queues.begin(), queues.end());
     w.streams = static_cast<int>(count_streams() + pending.size());
     return w;
-  };
+  }
 
-  auto register_listener = [&](Store& store, const EventWatch& w) {
+  void register_listener(Store& store, const EventWatch& w) {
     store.register_event_listener(options_.listener_name, options_.host, options_.pid, w, options_.listener_ttl);
-    if (!s.registered) spdlog::info("event hub: announcing job events ({} stream(s) open)", w.streams);
-    s.registered = true;
-    s.watch = w;
-    s.renew_at = Steady::now() + options_.listener_ttl / 3;
-  };
+    if (!registered_) spdlog::info("event hub: announcing job events ({} stream(s) open)", w.streams);
+    registered_ = true;
+    watch_ = w;
+    renew_at_ = Steady::now() + options_.listener_ttl / 3;
+  }
 
-  std::vector<std::pair<std::shared_ptr<StreamSink>, StreamRequest>> batch;
-  const auto now0 = Steady::now();
-  s.poll_at = now0 + options_.job_poll;
-  s.keep_alive_at = now0 + options_.keep_alive;
-  bool stopping = false;
-  while (!stopping) {
-    {
-      std::lock_guard lock(s.mu);
-      stopping = s.stop;
-      for (auto& item : s.incoming) batch.push_back(std::move(item));
-      s.incoming.clear();
+  // The listener row: renewed while streams are open and rewritten when what they follow
+  // changes; removed once no stream has been open for the linger.
+  void keep_listener(Store& store, Steady::time_point now) {
+    const auto n = count_streams();
+    const auto w = watch_of({});
+    const bool changed = w.jobs != watch_.jobs || w.queues != watch_.queues || w.all_queues != watch_.all_queues ||
+                         w.streams != watch_.streams;
+    if (n > 0) {
+      empty_since_ = now;
+      if (!registered_ || changed || now >= renew_at_) register_listener(store, w);
+    } else if (registered_ && changed) {
+      register_listener(store, w);  // watching nothing until the linger is over
+    } else if (registered_ && now - empty_since_ >= options_.linger) {
+      store.unregister_event_listener(options_.listener_name);
+      registered_ = false;
+      spdlog::info("event hub: no stream open for {}; job events are no longer announced",
+                   format_duration(options_.linger));
     }
-    if (stopping) break;
-    purge();
+  }
 
-    // The connection opens with the first stream (an apid without streams uses none).
-    const bool need_db = !batch.empty() || count_streams() > 0 || s.registered;
-    const bool ok = !need_db || link.with([&](Store& store) {
-      if (!batch.empty()) {
-        // Watched before the jobs' current state is read: no change falls in between.
-        register_listener(store, watch_of(batch));
-        admit(store, batch);
+  // New streams: the current state of each job asked for (the listener row is already written).
+  void admit(Store& store) {
+    std::vector<JobId> ids;
+    for (auto& [sink, req] : batch_)
+      if (req.job) ids.push_back(*req.job);
+    std::unordered_map<JobId, Job> found;
+    if (!ids.empty())
+      for (auto& j : store.get_many(ids)) found.emplace(j.id, std::move(j));
+    for (auto& [sink, req] : batch_) {
+      if (sink->gone()) continue;
+      if (!req.job) {
+        open_queue_stream(sink, req.queues);
+        continue;
       }
-      const auto n = count_streams();
-      const auto now = Steady::now();
-      const auto w = watch_of({});
-      const bool changed = w.jobs != s.watch.jobs || w.queues != s.watch.queues || w.all_queues != s.watch.all_queues ||
-                           w.streams != s.watch.streams;
-      if (n > 0) {
-        s.empty_since = now;
-        if (!s.registered || changed || now >= s.renew_at) register_listener(store, w);
-      } else if (s.registered && changed) {
-        register_listener(store, w);  // watching nothing until the linger is over
-      } else if (s.registered && now - s.empty_since >= options_.linger) {
-        store.unregister_event_listener(options_.listener_name);
-        s.registered = false;
-        spdlog::info("event hub: no stream open for {}; job events are no longer announced",
-                     format_duration(options_.linger));
+      const auto f = found.find(*req.job);
+      if (f == found.end()) {
+        sink->refuse(error_response(404, "not_found", "job " + std::to_string(*req.job) + " does not exist"));
+        continue;
       }
-      if (s.resync || now >= s.poll_at) {
-        s.resync = false;
-        s.poll_at = now + options_.job_poll;
-        refresh_jobs(store, all_job_ids(), {});
-      }
-    });
-    if (!ok) {
-      // No database: new streams cannot start; open ones stay and catch up after the reconnect.
-      for (auto& [sink, req] : batch)
-        sink->refuse(error_response(503, "unavailable", "the database is unreachable; try again"));
-      batch.clear();
+      open_job_stream(sink, f->second);
     }
+    batch_.clear();
+  }
 
+  void open_queue_stream(const std::shared_ptr<StreamSink>& sink, std::vector<std::string> queues) {
+    std::sort(queues.begin(), queues.end());
+    queues.erase(std::unique(queues.begin(), queues.end()), queues.end());
+    auto& g = groups_[group_key(queues)];
+    g.queues = std::move(queues);
+    g.sinks.push_back(sink);
+    sink->open({}, false);
+  }
+
+  // The job's current state first; a job already finished ends its stream at once.
+  void open_job_stream(const std::shared_ptr<StreamSink>& sink, const Job& job) {
+    JobSub sub{sink, std::string(to_string(job.state)), job.attempt, false};
+    std::vector<Frame> first{sse_frame("state", json::serialize(job_to_json(job)))};
+    hub_.delivered_.fetch_add(1);
+    if (is_final(job.state)) {
+      first.push_back(end_frame("finished"));
+      hub_.delivered_.fetch_add(1);
+      sink->open(std::move(first), true);
+      return;
+    }
+    sink->open(std::move(first), false);
+    by_job_[job.id].push_back(std::move(sub));
+  }
+
+  std::vector<JobId> all_job_ids() const {
+    std::vector<JobId> ids;
+    ids.reserve(by_job_.size());
+    for (auto& [id, subs] : by_job_) ids.push_back(id);
+    return ids;
+  }
+
+  // Reads the jobs of per-job streams (all of them, or `ids`) and sends what changed.
+  void refresh_jobs(Store& store, const std::vector<JobId>& ids,
+                    const std::unordered_map<JobId, const Entry*>& deleted) {
+    if (ids.empty()) return;
+    std::unordered_map<JobId, Job> found;
+    for (auto& j : store.get_many(ids)) found.emplace(j.id, std::move(j));
+    for (const JobId id : ids) {
+      auto it = by_job_.find(id);
+      if (it == by_job_.end()) continue;
+      const auto f = found.find(id);
+      const auto d = deleted.find(id);
+      for (auto& sub : it->second)
+        update_job_sub(sub, f == found.end() ? nullptr : &f->second, d == deleted.end() ? nullptr : d->second);
+    }
+  }
+
+  // Sends a per-job stream what is new in `job` (nullptr: the job is gone).
+  void update_job_sub(JobSub& sub, const Job* job, const Entry* deleted) {
+    if (sub.ended || sub.sink->gone()) return;
+    if (!job) return end_deleted(sub, deleted);
+    const std::string state(to_string(job->state));
+    if (state == sub.state && job->attempt == sub.attempt) return;
+    sub.state = state;
+    sub.attempt = job->attempt;
+    std::vector<Frame> frames{sse_frame("state", json::serialize(job_to_json(*job)))};
+    if (terminal(state)) {
+      frames.push_back(end_frame("finished"));
+      sub.ended = true;
+    }
+    deliver(sub.sink, std::move(frames), sub.ended);
+  }
+
+  // The job is gone: its last state (when the notification told it and it is news), then `end`.
+  void end_deleted(JobSub& sub, const Entry* deleted) {
+    std::vector<Frame> frames;
+    if (deleted && sub.state != deleted->state) {
+      frames.push_back(sse_frame("state", json::serialize(json::object{{"id", deleted->id},
+                                                                       {"queue", deleted->queue},
+                                                                       {"kind", deleted->kind},
+                                                                       {"state", deleted->state},
+                                                                       {"attempt", deleted->attempt},
+                                                                       {"deleted", true}})));
+    }
+    frames.push_back(end_frame("deleted"));
+    sub.ended = true;
+    deliver(sub.sink, std::move(frames), true);
+  }
+
+  // One notification: per-job streams get the jobs re-read (state) or the progress; queue
+  // streams get every entry as it is.
+  void dispatch(Store& store, const std::string& payload) {
+    const auto entries = parse_entries(payload);
+    if (entries.empty()) return;
+    if (!by_job_.empty()) fan_out_to_jobs(store, entries);
+    for (auto& [key, g] : groups_) fan_out_to_group(g, entries);
+  }
+
+  void fan_out_to_jobs(Store& store, const std::vector<Entry>& entries) {
+    std::vector<JobId> ids;
+    std::unordered_map<JobId, const Entry*> deleted;
+    for (const auto& e : entries) {
+      if (e.op == 'p' || !by_job_.count(e.id)) continue;
+      ids.push_back(e.id);
+      if (e.op == 'd') deleted[e.id] = &e;
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    // Progress first: it was recorded before any state change in the same payload's statements.
+    for (const auto& e : entries) {
+      if (e.op != 'p') continue;
+      auto it = by_job_.find(e.id);
+      if (it == by_job_.end()) continue;
+      const auto frame = sse_frame(
+          "progress", json::serialize(json::object{{"id", e.id}, {"attempt", e.attempt}, {"progress", e.progress}}));
+      for (auto& sub : it->second)
+        if (!sub.ended && !sub.sink->gone()) deliver(sub.sink, {frame}, false);
+    }
+    refresh_jobs(store, ids, deleted);
+  }
+
+  void fan_out_to_group(Group& g, const std::vector<Entry>& entries) {
+    std::vector<Frame> frames;
+    for (const auto& e : entries) {
+      if (!g.wants(e.queue)) continue;
+      json::object o{{"id", e.id}, {"queue", e.queue}, {"kind", e.kind}};
+      if (e.op == 'p') {
+        o["attempt"] = e.attempt;
+        o["progress"] = e.progress;
+        frames.push_back(sse_frame("progress", json::serialize(o)));
+      } else {
+        o["state"] = e.state;
+        o["attempt"] = e.attempt;
+        if (e.op == 'd') o["deleted"] = true;
+        frames.push_back(sse_frame("state", json::serialize(o)));
+      }
+    }
+    if (frames.empty()) return;
+    for (const auto& sink : g.sinks)
+      if (!sink->gone()) deliver(sink, frames, false);
+  }
+
+  void send_keep_alives() {
     const auto now = Steady::now();
-    if (now >= s.keep_alive_at) {
-      s.keep_alive_at = now + options_.keep_alive;
-      for (auto& [id, subs] : s.by_job)
-        for (auto& sub : subs)
-          if (!sub.ended && !sub.sink->gone()) sub.sink->send({keep_alive_frame()}, false);
-      for (auto& [key, g] : s.groups)
-        for (auto& sink : g.sinks)
-          if (!sink->gone()) sink->send({keep_alive_frame()}, false);
-    }
+    if (now < keep_alive_at_) return;
+    keep_alive_at_ = now + options_.keep_alive;
+    broadcast(keep_alive_frame(), false);
+  }
 
-    auto until = std::min(s.keep_alive_at, s.by_job.empty() ? s.keep_alive_at : s.poll_at);
-    if (s.registered) until = std::min(until, s.renew_at);
-    if (s.registered && count_streams() == 0) until = std::min(until, s.empty_since + options_.linger);
+  // Until the next thing due: a keep-alive, a job poll, the listener row's renewal or its linger,
+  // or (without a connection) the next reconnect.
+  Duration wait_time(bool need_db) {
+    auto until = std::min(keep_alive_at_, by_job_.empty() ? keep_alive_at_ : poll_at_);
+    if (registered_) until = std::min(until, renew_at_);
+    if (registered_ && count_streams() == 0) until = std::min(until, empty_since_ + options_.linger);
     auto timeout = std::chrono::duration_cast<Duration>(until - Steady::now());
-    if (!link.connected() && need_db) timeout = std::min(timeout, std::max(link.retry_in(), Duration{}));
-    if (timeout < Duration{}) timeout = Duration{};
-    if (link.connected()) {
-      link.with([&](Store& store) {
-        for (const auto& n : store.wait_notifications(timeout, s.wake_fd))
+    if (!link_.connected() && need_db) timeout = std::min(timeout, std::max(link_.retry_in(), Duration{}));
+    return std::max(timeout, Duration{});
+  }
+
+  // Waits for notifications (each dispatched), a wake-up or the next thing due.
+  void wait(bool need_db) {
+    const auto timeout = wait_time(need_db);
+    if (link_.connected()) {
+      link_.with([&](Store& store) {
+        for (const auto& n : store.wait_notifications(timeout, inbox_.wake_fd))
           if (n.event == "events") dispatch(store, n.payload);
       });
     } else {
-      pollfd p{s.wake_fd, POLLIN, 0};
+      pollfd p{inbox_.wake_fd, POLLIN, 0};
       ::poll(&p, 1, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) + 1);
     }
-    s.drain_wake();
+    inbox_.drain_wake();
   }
 
-  // Shutdown: every stream ends with a final event; new ones are refused.
-  {
-    std::lock_guard lock(s.mu);
-    for (auto& item : s.incoming) batch.push_back(std::move(item));
-    s.incoming.clear();
+  // Every stream ends with a final event; new ones are refused; the listener row goes.
+  void shut_down() {
+    inbox_.take(batch_);
+    refuse_batch("taskq-apid is shutting down");
+    broadcast(end_frame("shutdown"), true);
+    by_job_.clear();
+    groups_.clear();
+    hub_.streams_.store(0);
+    if (registered_) link_.with([this](Store& store) { store.unregister_event_listener(options_.listener_name); });
   }
-  for (auto& [sink, req] : batch) sink->refuse(error_response(503, "unavailable", "taskq-apid is shutting down"));
-  const auto bye = end_frame("shutdown");
-  for (auto& [id, subs] : s.by_job)
-    for (auto& sub : subs)
-      if (!sub.ended && !sub.sink->gone()) sub.sink->send({bye}, true);
-  for (auto& [key, g] : s.groups)
-    for (auto& sink : g.sinks)
-      if (!sink->gone()) sink->send({bye}, true);
-  s.by_job.clear();
-  s.groups.clear();
-  streams_.store(0);
-  if (s.registered) link.with([&](Store& store) { store.unregister_event_listener(options_.listener_name); });
+};
+
+EventHub::EventHub(EventHubOptions options) : options_(std::move(options)), inbox_(std::make_unique<Inbox>()) {}
+
+EventHub::~EventHub() {
+  stop();
+}
+
+void EventHub::start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { Loop(*this).run(); });
+}
+
+void EventHub::subscribe(std::shared_ptr<StreamSink> sink, StreamRequest request) {
+  {
+    std::lock_guard lock(inbox_->mu);
+    if (inbox_->stop) {
+      sink->refuse(error_response(503, "unavailable", "taskq-apid is shutting down"));
+      return;
+    }
+    inbox_->incoming.emplace_back(std::move(sink), std::move(request));
+  }
+  inbox_->wake();
+}
+
+void EventHub::forget_gone() {
+  inbox_->wake();
+}
+
+void EventHub::stop() {
+  {
+    std::lock_guard lock(inbox_->mu);
+    if (inbox_->stop) return;
+    inbox_->stop = true;
+  }
+  inbox_->wake();
+  if (thread_.joinable()) thread_.join();
 }
 
 }  // namespace taskq::api

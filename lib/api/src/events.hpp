@@ -90,11 +90,11 @@ class EventHub {
   [[nodiscard]] std::int64_t delivered() const { return delivered_.load(); }
 
  private:
-  struct State;
-  void run();
+  struct Inbox;  // what other threads hand the hub's thread: new streams, wake-ups, the stop
+  class Loop;    // the hub's thread: its streams, its connection and the steps of its loop
 
   EventHubOptions options_;
-  std::unique_ptr<State> state_;
+  std::unique_ptr<Inbox> inbox_;
   std::thread thread_;
   std::atomic<int> streams_{0};
   std::atomic<std::int64_t> delivered_{0};

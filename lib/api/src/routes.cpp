@@ -5,6 +5,7 @@
 #include <map>
 #include <vector>
 
+#include "route_table.hpp"
 #include "taskq/core/json.hpp"
 #include "taskq/core/text.hpp"
 
@@ -108,48 +109,32 @@ json::object queue_json(const QueueStats& q) {
   return o;
 }
 
-// Checks the scope; the routed answer when refused. `token`: set to the token's name.
-std::optional<Response> refused(const Authenticator& auth, const Request& req, Scope scope,
-                                std::string* token = nullptr) {
-  const auto a = auth.check(req.authorization, scope);
-  if (token) *token = a.token_name;
-  if (a.status == 200) return std::nullopt;
-  auto r = error_response(a.status, a.status == 401 ? "unauthorized" : "forbidden", a.message);
-  if (a.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
-  return r;
-}
-
-Routed answer(std::string route, Response r) {
+Routed answer(Response r) {
   Routed out;
-  out.route = std::move(route);
   out.response = std::move(r);
   return out;
 }
 
-// Headers accepted; the body is to be read before the route can decide.
-Routed needs_body(std::string route) {
+Routed run_task(DbPool::Task task) {
   Routed out;
-  out.route = std::move(route);
-  return out;
-}
-
-// A GET route that needs the read scope and answers with `task`.
-Routed read_route(const std::string& name, const Request& req, const Authenticator& auth, bool get, DbPool::Task task) {
-  if (!get) return answer(name, method_not_allowed("GET"));
-  if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
-  Routed out;
-  out.route = name;
   out.task = std::move(task);
   return out;
 }
 
-Routed enqueue_route(const Request& req, const EnqueueLimits& limits) {
-  const std::string name = "POST /v1/jobs";
+// The job id of a path's {id}; else the 404 to answer.
+std::optional<JobId> job_id(const RouteCall& call, Routed& refusal) {
+  const std::string& text = call.params.at("id");
+  const auto id = parse_id(text);
+  if (!id) refusal = answer(error_response(404, "not_found", "no such job: '" + text + "' is not a job id"));
+  return id;
+}
+
+Routed enqueue_route(const RouteCall& call) {
+  const Request& req = call.request;
   if (!is_json(req.content_type))
-    return answer(name,
-                  error_response(415, "unsupported_media_type",
+    return answer(error_response(415, "unsupported_media_type",
                                  "send the job as Content-Type: application/json (got '" + req.content_type + "')"));
-  if (req.body_pending) return needs_body(name);
+  if (req.body_pending) return Routed{};  // headers accepted: the body is read next
   EnqueueParams params;
   try {
     params = enqueue_params_from_json(parse_json("body", req.body));
@@ -158,12 +143,11 @@ Routed enqueue_route(const Request& req, const EnqueueLimits& limits) {
         throw Error(Errc::invalid_input, "unique_key: differs from the Idempotency-Key header; send one of them");
       params.unique_key = req.idempotency_key;
     }
-    validate_enqueue(params, limits, JsonCheck::already_parsed);
+    validate_enqueue(params, call.ctx.limits, JsonCheck::already_parsed);
   } catch (const Error& e) {
-    return answer(name, from_error(e));
+    return answer(from_error(e));
   }
   Routed out;
-  out.route = name;
   out.ok_status = 201;
   out.enqueue = std::move(params);
   return out;
@@ -208,37 +192,38 @@ std::vector<EnqueueParams> parse_batch(const std::string& body, bool ndjson) {
   return jobs;
 }
 
-Routed batch_route(const Request& req) {
-  const std::string name = "POST /v1/jobs/batch";
+// Runs on the pool: parses and enqueues a batch, answers the ids.
+Response enqueue_batch(Client& c, const std::string& body, bool ndjson) {
+  const auto results = c.enqueue_batch(parse_batch(body, ndjson));
+  json::array ids;
+  std::int64_t duplicates = 0;
+  std::map<std::string, std::int64_t> by_queue;
+  for (const auto& r : results) {
+    ids.emplace_back(r.job.id);
+    if (r.duplicate)
+      ++duplicates;
+    else
+      ++by_queue[r.job.queue];
+  }
+  auto resp = json_response(201, json::object{{"count", static_cast<std::int64_t>(results.size())},
+                                              {"duplicates", duplicates},
+                                              {"ids", std::move(ids)}});
+  resp.enqueued.assign(by_queue.begin(), by_queue.end());
+  return resp;
+}
+
+Routed batch_route(const RouteCall& call) {
+  const Request& req = call.request;
   const bool ndjson = is_ndjson(req.content_type);
   if (!ndjson && !is_json(req.content_type))
-    return answer(name, error_response(415, "unsupported_media_type",
-                                       "send a JSON array (application/json) or one job per line "
-                                       "(application/x-ndjson); got '" +
-                                           req.content_type + "'"));
-  if (req.body_pending) return needs_body(name);
-  Routed out;
-  out.route = name;
-  out.ok_status = 201;
+    return answer(error_response(415, "unsupported_media_type",
+                                 "send a JSON array (application/json) or one job per line "
+                                 "(application/x-ndjson); got '" +
+                                     req.content_type + "'"));
+  if (req.body_pending) return Routed{};  // headers accepted: the body is read next
   // Parsed on the pool, not on an I/O thread: a batch can be a megabyte.
-  out.task = [body = req.body, ndjson](Client& c) {
-    const auto results = c.enqueue_batch(parse_batch(body, ndjson));
-    json::array ids;
-    std::int64_t duplicates = 0;
-    std::map<std::string, std::int64_t> by_queue;
-    for (const auto& r : results) {
-      ids.emplace_back(r.job.id);
-      if (r.duplicate)
-        ++duplicates;
-      else
-        ++by_queue[r.job.queue];
-    }
-    auto resp = json_response(201, json::object{{"count", static_cast<std::int64_t>(results.size())},
-                                                {"duplicates", duplicates},
-                                                {"ids", std::move(ids)}});
-    resp.enqueued.assign(by_queue.begin(), by_queue.end());
-    return resp;
-  };
+  Routed out = run_task([body = req.body, ndjson](Client& c) { return enqueue_batch(c, body, ndjson); });
+  out.ok_status = 201;
   return out;
 }
 
@@ -261,47 +246,315 @@ Response list_page(const JobPage& page, int limit) {
   return r;
 }
 
-Routed list_route(const Request& req) {
-  const std::string name = "GET /v1/jobs";
-  const auto q = parse_query(req.query);
-  if (!q) return answer(name, error_response(400, "malformed_query", "the query string has a malformed % escape"));
+// The filter of GET /v1/jobs from its query; throws Error(invalid_input) naming the parameter.
+JobFilter job_filter(const std::multimap<std::string, std::string>& query) {
+  JobFilter f;
+  for (const auto& [k, v] : query) {
+    if (k == "queue") {
+      for (const auto part : split(v, ',')) f.queues.emplace_back(part);
+    } else if (k == "state") {
+      for (const auto s : parse_job_states(v)) f.states.push_back(s);
+    } else if (k == "kind") {
+      f.kind = v;
+    } else if (k == "tag") {
+      f.tag = v;
+    } else if (k == "limit") {
+      int n = 0;
+      const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc{} || p != v.data() + v.size() || n < 1 || n > 1000)
+        throw Error(Errc::invalid_input, "limit: must be an integer from 1 to 1000");
+      f.limit = n;
+    } else if (k == "after") {
+      const auto id = parse_id(v);
+      if (!id) throw Error(Errc::invalid_input, "after: must be a job id");
+      f.after_id = *id;
+    } else {
+      throw Error(Errc::invalid_input, k + ": unknown query parameter (known: queue, state, kind, tag, limit, after)");
+    }
+  }
+  return f;
+}
+
+Response malformed_query() {
+  return error_response(400, "malformed_query", "the query string has a malformed % escape");
+}
+
+Routed list_route(const RouteCall& call) {
+  const auto q = parse_query(call.request.query);
+  if (!q) return answer(malformed_query());
   JobFilter f;
   try {
-    for (const auto& [k, v] : *q) {
-      if (k == "queue") {
-        for (const auto part : split(v, ',')) f.queues.emplace_back(part);
-      } else if (k == "state") {
-        for (const auto s : parse_job_states(v)) f.states.push_back(s);
-      } else if (k == "kind") {
-        f.kind = v;
-      } else if (k == "tag") {
-        f.tag = v;
-      } else if (k == "limit") {
-        int n = 0;
-        const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-        if (ec != std::errc{} || p != v.data() + v.size() || n < 1 || n > 1000)
-          throw Error(Errc::invalid_input, "limit: must be an integer from 1 to 1000");
-        f.limit = n;
-      } else if (k == "after") {
-        const auto id = parse_id(v);
-        if (!id) throw Error(Errc::invalid_input, "after: must be a job id");
-        f.after_id = *id;
-      } else {
-        throw Error(Errc::invalid_input,
-                    k + ": unknown query parameter (known: queue, state, kind, tag, limit, after)");
-      }
-    }
+    f = job_filter(*q);
   } catch (const Error& e) {
-    return answer(name, from_error(e));
+    return answer(from_error(e));
   }
-  Routed out;
-  out.route = name;
   f.max_bytes = max_list_bytes;
-  out.task = [f](Client& c) { return list_page(c.list_page(f), f.limit); };
+  return run_task([f](Client& c) { return list_page(c.list_page(f), f.limit); });
+}
+
+Routed get_route(const RouteCall& call) {
+  Routed out;
+  if (const auto id = job_id(call, out)) out.get = *id;
   return out;
 }
 
+Routed job_events_route(const RouteCall& call) {
+  Routed out;
+  if (const auto id = job_id(call, out)) out.stream = StreamRequest{*id, {}};
+  return out;
+}
+
+// POST /v1/jobs/{id}/cancel and /retry.
+Routed job_change_route(const RouteCall& call, bool cancel) {
+  Routed out;
+  const auto id = job_id(call, out);
+  if (!id) return out;
+  out.may_lock = true;
+  out.task = [id = *id, cancel](Client& c) {
+    const auto changes = cancel ? c.cancel({id}, false) : c.retry({id}, false);
+    return json_response(200, change_json(changes.at(0)));
+  };
+  return out;
+}
+
+// POST /v1/queues/{q}/pause and /resume.
+Routed queue_change_route(const RouteCall& call, bool pause) {
+  const std::string& queue = call.params.at("q");
+  try {
+    validate_name("queue", queue);
+  } catch (const Error& e) {
+    return answer(error_response(422, "invalid_field", e.what(), "queue"));
+  }
+  Routed out;
+  out.may_lock = true;
+  out.task = [q = queue, pause](Client& c) {
+    const auto changes = pause ? c.pause({q}) : c.resume({q});
+    return json_response(200, json::object{{"queue", q}, {"paused", pause}, {"changed", changes.at(0).changed}});
+  };
+  return out;
+}
+
+Routed events_route(const RouteCall& call) {
+  const auto q = parse_query(call.request.query);
+  if (!q) return answer(malformed_query());
+  StreamRequest stream;
+  try {
+    for (const auto& [k, v] : *q) {
+      if (k != "queue") throw Error(Errc::invalid_input, k + ": unknown query parameter (known: queue)");
+      for (const auto part : split(v, ',')) {
+        validate_name("queue", part);
+        stream.queues.emplace_back(part);
+      }
+    }
+  } catch (const Error& e) {
+    return answer(from_error(e));
+  }
+  Routed out;
+  out.stream = std::move(stream);
+  return out;
+}
+
+Routed readyz_route(const RouteCall& call) {
+  // A stuck pool is told on the I/O thread: a probe queued behind it would not be answered.
+  const DbPool* pool = call.ctx.pool;
+  if (pool && pool->stalled_for() >= pool->acquire_timeout())
+    return answer(retry_after(
+        error_response(503, "not_ready",
+                       "all " + std::to_string(pool->size()) + " database connections have been busy for " +
+                           format_duration(pool->stalled_for()) + " without one finishing (api.db_acquire_timeout is " +
+                           format_duration(pool->acquire_timeout()) + ")"),
+        1));
+  return run_task([](Client& c) {
+    c.store().require_current_schema();  // not_migrated: 503
+    return json_response(200, json::object{{"status", "ready"}});
+  });
+}
+
+Routed metrics_route(const RouteCall& call) {
+  return run_task([&ctx = call.ctx](Client& c) {
+    Response r;
+    r.body = ctx.metrics.render(c.stats(std::nullopt), ctx.in_flight.load(), ctx.version,
+                                ctx.events ? ctx.events->streams() : 0, ctx.events ? ctx.events->delivered() : 0);
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return r;
+  });
+}
+
+Response queues_answer(Client& c) {
+  json::array arr;
+  for (const auto& q : c.stats(std::nullopt)) arr.push_back(queue_json(q));
+  return json_response(200, json::object{{"queues", std::move(arr)}});
+}
+
+Response stats_answer(Client& c) {
+  json::object totals{{"scheduled", 0}, {"available", 0}, {"running", 0},
+                      {"completed", 0}, {"failed", 0},    {"cancelled", 0}};
+  json::array queues;
+  for (const auto& q : c.stats(std::nullopt)) {
+    totals["scheduled"] = totals["scheduled"].to_number<std::int64_t>() + q.scheduled;
+    totals["available"] = totals["available"].to_number<std::int64_t>() + q.available;
+    totals["running"] = totals["running"].to_number<std::int64_t>() + q.running;
+    totals["completed"] = totals["completed"].to_number<std::int64_t>() + q.completed;
+    totals["failed"] = totals["failed"].to_number<std::int64_t>() + q.failed;
+    totals["cancelled"] = totals["cancelled"].to_number<std::int64_t>() + q.cancelled;
+    queues.push_back(queue_json(q));
+  }
+  return json_response(200, json::object{{"totals", std::move(totals)}, {"queues", std::move(queues)}});
+}
+
+Response workers_answer(Client& c) {
+  json::array arr;
+  for (const auto& w : c.workers()) {
+    json::array queues;
+    for (const auto& q : w.queues) queues.emplace_back(q);
+    arr.push_back(json::object{
+        {"id", w.id},
+        {"host", w.host},
+        {"pid", w.pid},
+        {"queues", std::move(queues)},
+        {"concurrency", w.concurrency},
+        {"running", w.running},
+        {"version", w.version},
+        {"started_at", format_rfc3339(w.started_at)},
+        {"heartbeat_at", format_rfc3339(w.heartbeat_at)},
+        {"heartbeat_age_ms", std::chrono::duration_cast<std::chrono::milliseconds>(w.heartbeat_age).count()}});
+  }
+  return json_response(200, json::object{{"workers", std::move(arr)}});
+}
+
+// A GET route whose answer is read from the database as it is.
+std::function<Routed(const RouteCall&)> read_only(Response (*read)(Client&)) {
+  return [read](const RouteCall&) { return run_task(read); };
+}
+
+RouteEntry entry(std::string method, std::string pattern, Access access,
+                 std::function<Routed(const RouteCall&)> handler, bool head = true) {
+  RouteEntry e;
+  e.method = std::move(method);
+  e.pattern = std::move(pattern);
+  e.access = access;
+  e.handler = std::move(handler);
+  e.head = head;
+  e.name = e.method + " " + e.pattern;
+  for (const auto s : split(e.pattern, '/'))
+    if (!s.empty()) e.segments.emplace_back(s);
+  return e;
+}
+
+std::vector<RouteEntry> make_table() {
+  const bool no_head = false;  // an event stream answers GET only
+  std::vector<RouteEntry> t;
+  t.push_back(entry("GET", "/healthz", Access::open, [](const RouteCall&) {
+    return answer(json_response(200, json::object{{"status", "ok"}}));
+  }));
+  t.push_back(entry("GET", "/readyz", Access::open, readyz_route));
+  t.push_back(entry("GET", "/metrics", Access::read_if_metrics_auth, metrics_route));
+  t.push_back(entry("GET", "/v1/jobs", Access::read, list_route));
+  t.push_back(entry("POST", "/v1/jobs", Access::enqueue, enqueue_route));
+  t.push_back(entry("POST", "/v1/jobs/batch", Access::enqueue, batch_route));
+  t.push_back(entry("GET", "/v1/jobs/{id}", Access::read, get_route));
+  t.push_back(entry("GET", "/v1/jobs/{id}/events", Access::read, job_events_route, no_head));
+  t.push_back(entry("POST", "/v1/jobs/{id}/cancel", Access::admin,
+                    [](const RouteCall& call) { return job_change_route(call, true); }));
+  t.push_back(entry("POST", "/v1/jobs/{id}/retry", Access::admin,
+                    [](const RouteCall& call) { return job_change_route(call, false); }));
+  t.push_back(entry("GET", "/v1/queues", Access::read, read_only(queues_answer)));
+  t.push_back(entry("POST", "/v1/queues/{q}/pause", Access::admin,
+                    [](const RouteCall& call) { return queue_change_route(call, true); }));
+  t.push_back(entry("POST", "/v1/queues/{q}/resume", Access::admin,
+                    [](const RouteCall& call) { return queue_change_route(call, false); }));
+  t.push_back(entry("GET", "/v1/events", Access::read, events_route, no_head));
+  t.push_back(entry("GET", "/v1/stats", Access::read, read_only(stats_answer)));
+  t.push_back(entry("GET", "/v1/workers", Access::read, read_only(workers_answer)));
+  return t;
+}
+
+bool is_param(const std::string& segment) {
+  return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+// Whether `pattern` fits `path` up to segment `n` (excluded), parameters taking any value.
+bool prefix_fits(const std::vector<std::string>& pattern, const std::vector<std::string>& path, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!is_param(pattern[i]) && pattern[i] != path[i]) return false;
+  return true;
+}
+
+// Whether a route has the literal path[i] where `pattern` has a parameter: the literal wins.
+bool literal_elsewhere(const std::vector<std::string>& path, std::size_t i) {
+  for (const auto& e : route_table())
+    if (e.segments.size() > i && !is_param(e.segments[i]) && e.segments[i] == path[i] &&
+        prefix_fits(e.segments, path, i))
+      return true;
+  return false;
+}
+
+bool fits(const RouteEntry& e, const std::vector<std::string>& path) {
+  if (e.segments.size() != path.size()) return false;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (is_param(e.segments[i]) ? literal_elsewhere(path, i) : e.segments[i] != path[i]) return false;
+  }
+  return true;
+}
+
+// The scope a token needs for `access` (Scope::none: no token needed).
+Scope scope_of(Access access, const RouteContext& ctx) {
+  if (access == Access::read_if_metrics_auth) return ctx.metrics_auth ? Scope::read : Scope::none;
+  if (access == Access::open) return Scope::none;
+  return access == Access::read ? Scope::read : access == Access::enqueue ? Scope::enqueue : Scope::admin;
+}
+
+// Checks the token for `scope`; the answer when refused. `token`: set to the token's name.
+std::optional<Response> refused(const Authenticator& auth, const Request& req, Scope scope, std::string& token) {
+  if (scope == Scope::none) return std::nullopt;
+  const auto a = auth.check(req.authorization, scope);
+  token = a.token_name;
+  if (a.status == 200) return std::nullopt;
+  auto r = error_response(a.status, a.status == 401 ? "unauthorized" : "forbidden", a.message);
+  if (a.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
 }  // namespace
+
+const std::vector<RouteEntry>& route_table() {
+  static const std::vector<RouteEntry> table = make_table();
+  return table;
+}
+
+const RouteEntry* PathMatch::entry_for(std::string_view method) const {
+  for (const auto* e : entries)
+    if (e->takes(method)) return e;
+  return nullptr;
+}
+
+std::string PathMatch::allow() const {
+  std::string out;
+  for (const auto* e : entries) out += (out.empty() ? "" : ", ") + e->method;
+  return out;
+}
+
+PathMatch match_path(std::string_view path) {
+  PathMatch m;
+  std::vector<std::string> segments;
+  for (const auto s : split(path, '/')) {
+    if (s.empty()) continue;
+    auto d = percent_decode(s);
+    if (!d) {
+      m.malformed = true;
+      return m;
+    }
+    segments.push_back(std::move(*d));
+  }
+  // The first entry that fits, then the other methods of its pattern.
+  for (const auto& e : route_table())
+    if (m.entries.empty() ? fits(e, segments) : e.pattern == m.entries.front()->pattern) m.entries.push_back(&e);
+  if (m.entries.empty()) return m;
+  const auto& pattern = m.entries.front()->segments;
+  for (std::size_t i = 0; i < pattern.size(); ++i)
+    if (is_param(pattern[i])) m.params.emplace(pattern[i].substr(1, pattern[i].size() - 2), segments[i]);
+  return m;
+}
 
 Response enqueue_answer(const EnqueueResult& r) {
   auto resp = json_response(r.duplicate ? 200 : 201, job_json(r.job, r.duplicate));
@@ -315,211 +568,31 @@ Response get_answer(JobId id, const Job* job) {
 }
 
 Routed route(const Request& req, const RouteContext& ctx) {
-  const Authenticator& auth = ctx.auth;
-  std::vector<std::string> seg;
-  for (const auto s : split(req.path, '/'))
-    if (!s.empty()) {
-      auto d = percent_decode(s);
-      if (!d) return answer("unmatched", error_response(400, "malformed_path", "the path has a malformed % escape"));
-      seg.push_back(std::move(*d));
-    }
-  const bool get = req.method == "GET" || req.method == "HEAD";
-  const bool post = req.method == "POST";
-
-  // Probes: no token.
-  if (seg.size() == 1 && seg[0] == "healthz") {
-    if (!get) return answer("GET /healthz", method_not_allowed("GET"));
-    return answer("GET /healthz", json_response(200, json::object{{"status", "ok"}}));
-  }
-  if (seg.size() == 1 && seg[0] == "readyz") {
-    if (!get) return answer("GET /readyz", method_not_allowed("GET"));
-    // A stuck pool is told on the I/O thread: a probe queued behind it would not be answered.
-    if (ctx.pool && ctx.pool->stalled_for() >= ctx.pool->acquire_timeout())
-      return answer("GET /readyz", retry_after(error_response(503, "not_ready",
-                                                              "all " + std::to_string(ctx.pool->size()) +
-                                                                  " database connections have been busy for " +
-                                                                  format_duration(ctx.pool->stalled_for()) +
-                                                                  " without one finishing (api.db_acquire_timeout is " +
-                                                                  format_duration(ctx.pool->acquire_timeout()) + ")"),
-                                               1));
-    Routed out;
-    out.route = "GET /readyz";
-    out.task = [](Client& c) {
-      c.store().require_current_schema();  // not_migrated: 503
-      return json_response(200, json::object{{"status", "ready"}});
-    };
+  const PathMatch match = match_path(req.path);
+  Routed out;
+  if (match.malformed) {
+    out = answer(error_response(400, "malformed_path", "the path has a malformed % escape"));
+    out.route = "unmatched";
     return out;
   }
-
-  if (seg.size() == 1 && seg[0] == "metrics") {
-    const std::string name = "GET /metrics";
-    if (!get) return answer(name, method_not_allowed("GET"));
-    if (ctx.metrics_auth)
-      if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
-    Routed out;
-    out.route = name;
-    out.task = [&ctx](Client& c) {
-      Response r;
-      r.body = ctx.metrics.render(c.stats(std::nullopt), ctx.in_flight.load(), ctx.version,
-                                  ctx.events ? ctx.events->streams() : 0, ctx.events ? ctx.events->delivered() : 0);
-      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      return r;
-    };
+  if (match.entries.empty()) {
+    out = answer(error_response(404, "not_found", "no such path: " + req.path));
+    out.route = "unmatched";
     return out;
   }
-
-  if (seg.size() < 2 || seg[0] != "v1")
-    return answer("unmatched", error_response(404, "not_found", "no such path: " + req.path));
-
-  // /v1/jobs
-  if (seg[1] == "jobs" && seg.size() == 2) {
-    const std::string name = post ? "POST /v1/jobs" : "GET /v1/jobs";
-    if (!get && !post) return answer(name, method_not_allowed("GET, POST"));
-    if (auto r = refused(auth, req, post ? Scope::enqueue : Scope::read)) return answer(name, std::move(*r));
-    return post ? enqueue_route(req, ctx.limits) : list_route(req);
-  }
-  if (seg[1] == "jobs" && seg.size() == 3 && seg[2] == "batch") {
-    const std::string name = "POST /v1/jobs/batch";
-    if (!post) return answer(name, method_not_allowed("POST"));
-    if (auto r = refused(auth, req, Scope::enqueue)) return answer(name, std::move(*r));
-    return batch_route(req);
-  }
-  if (seg[1] == "jobs" && seg.size() >= 3) {
-    const auto id = parse_id(seg[2]);
-    if (seg.size() == 3 && seg[2] != "batch") {
-      const std::string name = "GET /v1/jobs/{id}";
-      if (!get) return answer(name, method_not_allowed("GET"));
-      if (auto r = refused(auth, req, Scope::read)) return answer(name, std::move(*r));
-      if (!id) return answer(name, error_response(404, "not_found", "no such job: '" + seg[2] + "' is not a job id"));
-      Routed out;
-      out.route = name;
-      out.get = *id;
-      return out;
-    }
-    if (seg.size() == 4 && seg[3] == "events" && seg[2] != "batch") {
-      const std::string name = "GET /v1/jobs/{id}/events";
-      if (req.method != "GET") return answer(name, method_not_allowed("GET"));
-      std::string token;
-      if (auto r = refused(auth, req, Scope::read, &token)) return answer(name, std::move(*r));
-      if (!id) return answer(name, error_response(404, "not_found", "no such job: '" + seg[2] + "' is not a job id"));
-      Routed out;
-      out.route = name;
-      out.token = std::move(token);
-      out.stream = StreamRequest{*id, {}};
-      return out;
-    }
-    if (seg.size() == 4 && (seg[3] == "cancel" || seg[3] == "retry") && seg[2] != "batch") {
-      const bool cancel = seg[3] == "cancel";
-      const std::string name = cancel ? "POST /v1/jobs/{id}/cancel" : "POST /v1/jobs/{id}/retry";
-      if (!post) return answer(name, method_not_allowed("POST"));
-      if (auto r = refused(auth, req, Scope::admin)) return answer(name, std::move(*r));
-      if (!id) return answer(name, error_response(404, "not_found", "no such job: '" + seg[2] + "' is not a job id"));
-      Routed out;
-      out.route = name;
-      out.may_lock = true;
-      out.task = [id = *id, cancel](Client& c) {
-        const auto changes = cancel ? c.cancel({id}, false) : c.retry({id}, false);
-        return json_response(200, change_json(changes.at(0)));
-      };
-      return out;
-    }
-  }
-
-  // /v1/queues, /v1/queues/{q}/pause|resume
-  if (seg[1] == "queues" && seg.size() == 2) {
-    return read_route("GET /v1/queues", req, auth, get, [](Client& c) {
-      json::array arr;
-      for (const auto& q : c.stats(std::nullopt)) arr.push_back(queue_json(q));
-      return json_response(200, json::object{{"queues", std::move(arr)}});
-    });
-  }
-  if (seg[1] == "queues" && seg.size() == 4 && (seg[3] == "pause" || seg[3] == "resume")) {
-    const bool pause = seg[3] == "pause";
-    const std::string name = pause ? "POST /v1/queues/{q}/pause" : "POST /v1/queues/{q}/resume";
-    if (!post) return answer(name, method_not_allowed("POST"));
-    if (auto r = refused(auth, req, Scope::admin)) return answer(name, std::move(*r));
-    try {
-      validate_name("queue", seg[2]);
-    } catch (const Error& e) {
-      return answer(name, error_response(422, "invalid_field", e.what(), "queue"));
-    }
-    Routed out;
-    out.route = name;
-    out.may_lock = true;
-    out.task = [q = seg[2], pause](Client& c) {
-      const auto changes = pause ? c.pause({q}) : c.resume({q});
-      return json_response(200, json::object{{"queue", q}, {"paused", pause}, {"changed", changes.at(0).changed}});
-    };
-    return out;
-  }
-
-  if (seg[1] == "events" && seg.size() == 2) {
-    const std::string name = "GET /v1/events";
-    if (req.method != "GET") return answer(name, method_not_allowed("GET"));
-    std::string token;
-    if (auto r = refused(auth, req, Scope::read, &token)) return answer(name, std::move(*r));
-    const auto q = parse_query(req.query);
-    if (!q) return answer(name, error_response(400, "malformed_query", "the query string has a malformed % escape"));
-    StreamRequest stream;
-    try {
-      for (const auto& [k, v] : *q) {
-        if (k != "queue") throw Error(Errc::invalid_input, k + ": unknown query parameter (known: queue)");
-        for (const auto part : split(v, ',')) {
-          validate_name("queue", part);
-          stream.queues.emplace_back(part);
-        }
-      }
-    } catch (const Error& e) {
-      return answer(name, from_error(e));
-    }
-    Routed out;
-    out.route = name;
+  const RouteEntry* entry = match.entry_for(req.method);
+  std::string token;
+  if (!entry) {
+    entry = match.entries.front();
+    out = answer(method_not_allowed(match.allow()));
+  } else if (auto refusal = refused(ctx.auth, req, scope_of(entry->access, ctx), token)) {
+    out = answer(std::move(*refusal));
+  } else {
+    out = entry->handler(RouteCall{req, ctx, match.params});
     out.token = std::move(token);
-    out.stream = std::move(stream);
-    return out;
   }
-
-  if (seg[1] == "stats" && seg.size() == 2) {
-    return read_route("GET /v1/stats", req, auth, get, [](Client& c) {
-      json::object totals{{"scheduled", 0}, {"available", 0}, {"running", 0},
-                          {"completed", 0}, {"failed", 0},    {"cancelled", 0}};
-      json::array queues;
-      for (const auto& q : c.stats(std::nullopt)) {
-        totals["scheduled"] = totals["scheduled"].to_number<std::int64_t>() + q.scheduled;
-        totals["available"] = totals["available"].to_number<std::int64_t>() + q.available;
-        totals["running"] = totals["running"].to_number<std::int64_t>() + q.running;
-        totals["completed"] = totals["completed"].to_number<std::int64_t>() + q.completed;
-        totals["failed"] = totals["failed"].to_number<std::int64_t>() + q.failed;
-        totals["cancelled"] = totals["cancelled"].to_number<std::int64_t>() + q.cancelled;
-        queues.push_back(queue_json(q));
-      }
-      return json_response(200, json::object{{"totals", std::move(totals)}, {"queues", std::move(queues)}});
-    });
-  }
-
-  if (seg[1] == "workers" && seg.size() == 2) {
-    return read_route("GET /v1/workers", req, auth, get, [](Client& c) {
-      json::array arr;
-      for (const auto& w : c.workers()) {
-        json::array queues;
-        for (const auto& q : w.queues) queues.emplace_back(q);
-        arr.push_back(json::object{
-            {"id", w.id},
-            {"host", w.host},
-            {"pid", w.pid},
-            {"queues", std::move(queues)},
-            {"concurrency", w.concurrency},
-            {"running", w.running},
-            {"version", w.version},
-            {"started_at", format_rfc3339(w.started_at)},
-            {"heartbeat_at", format_rfc3339(w.heartbeat_at)},
-            {"heartbeat_age_ms", std::chrono::duration_cast<std::chrono::milliseconds>(w.heartbeat_age).count()}});
-      }
-      return json_response(200, json::object{{"workers", std::move(arr)}});
-    });
-  }
-
-  return answer("unmatched", error_response(404, "not_found", "no such path: " + req.path));
+  out.route = entry->name;
+  return out;
 }
 
 }  // namespace taskq::api

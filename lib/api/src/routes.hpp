@@ -1,6 +1,7 @@
 #pragma once
 // The routes of /v1 and the probes: what each needs (scope), what it checks on the I/O thread
-// (path, query, body, content type), and the database task it hands to the pool.
+// (path, query, body, content type), and the database task it hands to the pool. The routes
+// themselves are a table (route_table.hpp); route() decides a request from it.
 #include <map>
 #include <optional>
 #include <string>
@@ -38,7 +39,7 @@ struct Routed {
   std::optional<StreamRequest> stream;   // or: an event stream for the hub
   unsigned ok_status = 200;              // what the task answers on success (for metrics)
   bool may_lock = false;                 // the task may wait on a row lock (DbPool::submit)
-  std::string token;                     // the token's name, for a stream's per-token limit
+  std::string token;                     // the token's name (a stream's per-token limit)
 };
 
 /// What routes need besides the request; owned by the server, alive while it runs.
@@ -53,7 +54,8 @@ struct RouteContext {
   const DbPool* pool = nullptr;  // /readyz reports a stuck pool
 };
 
-/// Decides a request. Never reads the body while `request.body_pending`.
+/// Decides a request from route_table(): 400 (malformed path), 404, 405, 401, 403, then the
+/// route's own checks. Never reads the body while `request.body_pending`.
 Routed route(const Request& request, const RouteContext& ctx);
 
 /// The most a page of GET /v1/jobs holds, as JSON: a page ends early, with its next cursor, when
