@@ -12,6 +12,8 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <type_traits>
+#include <utility>
 
 #include "sql_text.hpp"
 #include "taskq/core/backoff.hpp"
@@ -399,6 +401,22 @@ struct Store::Impl {
 
   [[noreturn]] void fail(std::string_view context) const { db::rethrow_as_error(context, options.schema); }
 
+  // Runs `f` and returns what it returns; whatever it throws leaves as taskq::Error through
+  // fail() (an Error unchanged, a database exception mapped by db::rethrow_as_error). `context`
+  // says what was being done: a string, or a callable that builds it, called only on failure so
+  // that hot paths do not build messages they never use.
+  template <class Context, class F>
+  decltype(auto) guard(const Context& context, F&& f) const {
+    try {
+      return std::forward<F>(f)();
+    } catch (...) {
+      if constexpr (std::is_invocable_v<const Context&>)
+        fail(context());
+      else
+        fail(context);
+    }
+  }
+
   // True when there is no fence or it holds. The lease row is then locked (shared) until the
   // caller's transaction ends, so the lease cannot change hands before its commit.
   bool fence_holds(pqxx::transaction_base& tx, const LeaseFence* fence) {
@@ -542,13 +560,12 @@ void Store::require_current_schema() {
 }
 
 EnqueueResult Store::insert(const EnqueueParams& p) {
-  try {
+  const auto context = [&] { return "enqueue " + p.kind + " on queue " + p.queue; };
+  return impl_->guard(context, [&] {
     // One autocommit statement: no BEGIN/COMMIT round trips on the single-enqueue path.
     pqxx::nontransaction tx(*impl_->conn);
     return impl_->insert_one(tx, p);
-  } catch (...) {
-    impl_->fail("enqueue " + p.kind + " on queue " + p.queue);
-  }
+  });
 }
 
 namespace {
@@ -563,9 +580,9 @@ bool uses_defaults(const EnqueueParams& p) {
 }  // namespace
 
 std::vector<EnqueueResult> Store::insert_batch(const std::vector<EnqueueParams>& jobs) {
-  std::vector<EnqueueResult> out(jobs.size());
-  if (jobs.empty()) return out;
-  try {
+  if (jobs.empty()) return {};
+  return impl_->guard("enqueue a batch of jobs", [&] {
+    std::vector<EnqueueResult> out(jobs.size());
     std::vector<std::size_t> plain;
     for (std::size_t i = 0; i < jobs.size(); ++i)
       if (!jobs[i].unique_key) plain.push_back(i);
@@ -636,16 +653,12 @@ std::vector<EnqueueResult> Store::insert_batch(const std::vector<EnqueueParams>&
     for (const auto i : unique) out[i] = impl_->insert_one(tx, jobs[i]);
     tx.commit();
     return out;
-  } catch (const Error&) {
-    throw;
-  } catch (...) {
-    impl_->fail("enqueue a batch of jobs");
-  }
+  });
 }
 
 BulkInsertResult Store::insert_stream(const std::function<bool(EnqueueParams&)>& next) {
   BulkInsertResult out;
-  try {
+  impl_->guard("enqueue batch", [&] {
     pqxx::work tx(*impl_->conn);
     const Timestamp now = parse_pg_timestamp(tx.exec1("SELECT now()")[0].c_str());
     std::vector<EnqueueParams> unique_jobs;
@@ -753,14 +766,13 @@ BulkInsertResult Store::insert_stream(const std::function<bool(EnqueueParams&)>&
       tx.exec_params(impl_->sql("SELECT count(pg_notify('{schema_name}_insert', q)) FROM unnest($1::text[]) q"),
                      sql::text_array(std::vector<std::string>(woken_queues.begin(), woken_queues.end())));
     tx.commit();
-  } catch (...) {
-    impl_->fail("enqueue batch");
-  }
+  });
   return out;
 }
 
 std::optional<Job> Store::get(JobId id) {
-  try {
+  const auto context = [&] { return "show job " + std::to_string(id); };
+  return impl_->guard(context, [&]() -> std::optional<Job> {
     // One autocommit statement, prepared once per connection (the API's hot read path).
     static const std::string text = "SELECT " + job_columns("") + " FROM {schema}.jobs WHERE id = $1";
     const auto& stmt = impl_->prepare("taskq_get", text);
@@ -768,13 +780,11 @@ std::optional<Job> Store::get(JobId id) {
     auto rows = tx.exec_prepared(stmt, id);
     if (rows.empty()) return std::nullopt;
     return read_job(rows[0]);
-  } catch (...) {
-    impl_->fail("show job " + std::to_string(id));
-  }
+  });
 }
 
 std::vector<Job> Store::get_many(const std::vector<JobId>& ids) {
-  try {
+  return impl_->guard("show jobs", [&] {
     static const std::string text = "SELECT " + job_columns("") + " FROM {schema}.jobs WHERE id = ANY($1::bigint[])";
     const auto& stmt = impl_->prepare("taskq_get_many", text);
     pqxx::nontransaction tx(*impl_->conn);
@@ -784,9 +794,7 @@ std::vector<Job> Store::get_many(const std::vector<JobId>& ids) {
     out.reserve(rows.size());
     for (const auto& r : rows) out.push_back(read_job(r));
     return out;
-  } catch (...) {
-    impl_->fail("show jobs");
-  }
+  });
 }
 
 std::vector<Job> Store::list(const JobFilter& f) {
@@ -794,7 +802,7 @@ std::vector<Job> Store::list(const JobFilter& f) {
 }
 
 JobPage Store::list_page(const JobFilter& f) {
-  try {
+  return impl_->guard("list jobs", [&] {
     pqxx::read_transaction tx(*impl_->conn);
     auto rows = tx.exec_params(impl_->sql(list_sql()), opt_text_array(f.queues), opt_state_array(f.states), f.kind,
                                f.tag, f.after_id, f.limit, f.max_bytes);
@@ -805,13 +813,12 @@ JobPage Store::list_page(const JobFilter& f) {
       out.cut = r[r.size() - 1].as<bool>();
     }
     return out;
-  } catch (...) {
-    impl_->fail("list jobs");
-  }
+  });
 }
 
 std::vector<JobChange> Store::cancel(const std::vector<JobId>& ids, bool dry_run) {
-  try {
+  const auto context = [&] { return (ids.size() == 1 ? "cancel job " : "cancel jobs ") + id_list(ids); };
+  return impl_->guard(context, [&] {
     pqxx::work tx(*impl_->conn);
     auto changes = impl_->read_changes(impl_->lock_ids(tx, ids));
     Impl::check_all_found(ids, changes);
@@ -824,26 +831,23 @@ std::vector<JobChange> Store::cancel(const std::vector<JobId>& ids, bool dry_run
     impl_->apply_cancel(tx, changes, dry_run);
     tx.commit();
     return changes;
-  } catch (...) {
-    impl_->fail((ids.size() == 1 ? "cancel job " : "cancel jobs ") + id_list(ids));
-  }
+  });
 }
 
 std::vector<JobChange> Store::cancel_matching(const JobFilter& f, bool dry_run) {
-  try {
+  return impl_->guard("cancel", [&] {
     pqxx::work tx(*impl_->conn);
     auto changes =
         impl_->read_changes(impl_->lock_matching(tx, f, " AND state IN ('scheduled', 'available', 'running')"));
     impl_->apply_cancel(tx, changes, dry_run);
     tx.commit();
     return changes;
-  } catch (...) {
-    impl_->fail("cancel");
-  }
+  });
 }
 
 std::vector<JobChange> Store::retry(const std::vector<JobId>& ids, bool dry_run) {
-  try {
+  const auto context = [&] { return (ids.size() == 1 ? "retry job " : "retry jobs ") + id_list(ids); };
+  return impl_->guard(context, [&] {
     pqxx::work tx(*impl_->conn);
     auto changes = impl_->read_changes(impl_->lock_ids(tx, ids));
     Impl::check_all_found(ids, changes);
@@ -854,25 +858,21 @@ std::vector<JobChange> Store::retry(const std::vector<JobId>& ids, bool dry_run)
     impl_->apply_retry(tx, changes, dry_run);
     tx.commit();
     return changes;
-  } catch (...) {
-    impl_->fail((ids.size() == 1 ? "retry job " : "retry jobs ") + id_list(ids));
-  }
+  });
 }
 
 std::vector<JobChange> Store::retry_matching(const JobFilter& f, bool dry_run) {
-  try {
+  return impl_->guard("retry", [&] {
     pqxx::work tx(*impl_->conn);
     auto changes = impl_->read_changes(impl_->lock_matching(tx, f, " AND state <> 'running'"));
     impl_->apply_retry(tx, changes, dry_run);
     tx.commit();
     return changes;
-  } catch (...) {
-    impl_->fail("retry");
-  }
+  });
 }
 
 std::vector<QueueChange> Store::set_paused(const std::vector<std::string>& queues, bool paused) {
-  try {
+  return impl_->guard(paused ? "pause" : "resume", [&] {
     pqxx::work tx(*impl_->conn);
     std::vector<std::string> names = queues;
     std::sort(names.begin(), names.end());
@@ -899,13 +899,11 @@ std::vector<QueueChange> Store::set_paused(const std::vector<std::string>& queue
     std::vector<QueueChange> out;
     for (const auto& n : names) out.push_back({n, paused != (was_paused.count(n) > 0)});
     return out;
-  } catch (...) {
-    impl_->fail(paused ? "pause" : "resume");
-  }
+  });
 }
 
 std::vector<std::string> Store::known_queues() {
-  try {
+  return impl_->guard("list queues", [&] {
     pqxx::read_transaction tx(*impl_->conn);
     auto rows =
         tx.exec(impl_->sql("SELECT name FROM {schema}.queues UNION SELECT DISTINCT queue FROM {schema}.jobs "
@@ -913,13 +911,11 @@ std::vector<std::string> Store::known_queues() {
     std::vector<std::string> out;
     for (const auto& r : rows) out.emplace_back(r[0].c_str());
     return out;
-  } catch (...) {
-    impl_->fail("list queues");
-  }
+  });
 }
 
 std::vector<QueueStats> Store::stats(const std::optional<std::string>& queue) {
-  try {
+  return impl_->guard("stats", [&] {
     pqxx::read_transaction tx(*impl_->conn);
     auto rows = tx.exec_params(impl_->sql(stats_sql), queue);
     std::vector<QueueStats> out;
@@ -938,13 +934,11 @@ std::vector<QueueStats> Store::stats(const std::optional<std::string>& queue) {
       out.push_back(std::move(s));
     }
     return out;
-  } catch (...) {
-    impl_->fail("stats");
-  }
+  });
 }
 
 std::vector<Job> Store::running_jobs(const std::vector<std::string>& queues) {
-  try {
+  return impl_->guard("drain", [&] {
     pqxx::read_transaction tx(*impl_->conn);
     auto rows = tx.exec_params(impl_->sql("SELECT " + job_columns("") +
                                           " FROM {schema}.jobs WHERE state = 'running' AND queue = ANY($1::text[]) "
@@ -953,14 +947,12 @@ std::vector<Job> Store::running_jobs(const std::vector<std::string>& queues) {
     std::vector<Job> out;
     for (const auto& r : rows) out.push_back(read_job(r));
     return out;
-  } catch (...) {
-    impl_->fail("drain");
-  }
+  });
 }
 
 std::int64_t Store::prune_batch(Duration older_than, const std::vector<JobState>& states, int batch, bool dry_run,
                                 const LeaseFence* fence) {
-  try {
+  return impl_->guard("prune", [&]() -> std::int64_t {
     pqxx::work tx(*impl_->conn);
     if (!impl_->fence_holds(tx, fence)) return 0;
     const auto states_text = opt_state_array(states);
@@ -981,26 +973,22 @@ std::int64_t Store::prune_batch(Duration older_than, const std::vector<JobState>
           states_text, older_than.count(), batch);
     tx.commit();
     return r[0][0].as<std::int64_t>();
-  } catch (...) {
-    impl_->fail("prune");
-  }
+  });
 }
 
 std::int64_t Store::register_worker(const WorkerRegistration& w) {
-  try {
+  return impl_->guard("register worker", [&] {
     pqxx::work tx(*impl_->conn);
     auto r = tx.exec_params1(impl_->sql("INSERT INTO {schema}.workers (host, pid, queues, concurrency, version) "
                                         "VALUES ($1, $2, $3::text[], $4, $5) RETURNING id"),
                              w.host, w.pid, sql::text_array(w.queues), w.concurrency, w.version);
     tx.commit();
     return r[0].as<std::int64_t>();
-  } catch (...) {
-    impl_->fail("register worker");
-  }
+  });
 }
 
 bool Store::heartbeat(std::int64_t worker_id, const WorkerRegistration& w) {
-  try {
+  return impl_->guard("heartbeat", [&] {
     // One statement: renew the row, or put it back under the same id when it vanished (deleted,
     // or replaced by rescue()'s placeholder), so the jobs that name this worker stay its own.
     // `prev` reads the row as it was before this statement.
@@ -1015,15 +1003,13 @@ bool Store::heartbeat(std::int64_t worker_id, const WorkerRegistration& w) {
     const auto r = tx.exec_params1(impl_->sql(text), worker_id, w.host, w.pid, sql::text_array(w.queues), w.concurrency,
                                    w.version);
     return r[1].as<bool>();
-  } catch (...) {
-    impl_->fail("heartbeat");
-  }
+  });
 }
 
 std::vector<std::pair<JobId, int>> Store::not_owned(std::int64_t worker_id,
                                                     const std::vector<std::pair<JobId, int>>& runs) {
   if (runs.empty()) return {};
-  try {
+  return impl_->guard("check the worker's running jobs", [&] {
     std::vector<std::int64_t> ids, attempts;
     for (const auto& [id, attempt] : runs) {
       ids.push_back(id);
@@ -1038,23 +1024,20 @@ std::vector<std::pair<JobId, int>> Store::not_owned(std::int64_t worker_id,
     std::vector<std::pair<JobId, int>> out;
     for (const auto& r : rows) out.emplace_back(r[0].as<JobId>(), r[1].as<int>());
     return out;
-  } catch (...) {
-    impl_->fail("check the worker's running jobs");
-  }
+  });
 }
 
 void Store::unregister_worker(std::int64_t worker_id) {
-  try {
+  impl_->guard("unregister worker", [&] {
     pqxx::work tx(*impl_->conn);
     tx.exec_params(impl_->sql("DELETE FROM {schema}.workers WHERE id = $1"), worker_id);
     tx.commit();
-  } catch (...) {
-    impl_->fail("unregister worker");
-  }
+  });
 }
 
 std::vector<Job> Store::claim(std::int64_t worker_id, const std::string& queue, int n) {
-  try {
+  const auto context = [&] { return "claim on queue " + queue; };
+  return impl_->guard(context, [&] {
     const auto& stmt = impl_->prepare("taskq_claim", claim_sql);
     // One statement, atomic on its own: autocommit saves the BEGIN and COMMIT round trips.
     pqxx::nontransaction tx(*impl_->conn);
@@ -1077,14 +1060,18 @@ std::vector<Job> Store::claim(std::int64_t worker_id, const std::string& queue, 
       out.push_back(std::move(j));
     }
     return out;
-  } catch (...) {
-    impl_->fail("claim on queue " + queue);
-  }
+  });
 }
 
 std::size_t Store::complete(std::int64_t worker_id, const std::vector<Outcome>& outcomes, bool delete_completed) {
   if (outcomes.empty()) return 0;
-  try {
+  const auto context = [&] {
+    std::vector<JobId> ids;
+    ids.reserve(outcomes.size());
+    for (const auto& o : outcomes) ids.push_back(o.id);
+    return (ids.size() == 1 ? "record the outcome of job " : "record the outcomes of jobs ") + id_list(ids);
+  };
+  return impl_->guard(context, [&] {
     std::vector<JobId> plain_ids;
     std::vector<std::int64_t> plain_attempts;
     std::vector<const Outcome*> general;
@@ -1127,17 +1114,12 @@ std::size_t Store::complete(std::int64_t worker_id, const std::vector<Outcome>& 
       applied += r[0].as<std::size_t>();
     }
     return applied;
-  } catch (...) {
-    std::vector<JobId> ids;
-    ids.reserve(outcomes.size());
-    for (const auto& o : outcomes) ids.push_back(o.id);
-    impl_->fail((ids.size() == 1 ? "record the outcome of job " : "record the outcomes of jobs ") + id_list(ids));
-  }
+  });
 }
 
 void Store::set_progress(std::int64_t worker_id, const std::vector<ProgressUpdate>& updates) {
   if (updates.empty()) return;
-  try {
+  impl_->guard("record progress", [&] {
     std::vector<JobId> ids;
     std::vector<std::int64_t> attempts;
     std::vector<std::string> values;
@@ -1149,13 +1131,11 @@ void Store::set_progress(std::int64_t worker_id, const std::vector<ProgressUpdat
     const auto& stmt = impl_->prepare("taskq_progress", progress_sql);
     pqxx::nontransaction tx(*impl_->conn);
     tx.exec_prepared(stmt, sql::int_array(ids), sql::int_array(attempts), sql::text_array(values), worker_id);
-  } catch (...) {
-    impl_->fail("record progress");
-  }
+  });
 }
 
 std::vector<std::pair<JobId, int>> Store::running_of_worker(std::int64_t worker_id) {
-  try {
+  return impl_->guard("read the worker's running jobs", [&] {
     pqxx::nontransaction tx(*impl_->conn);
     auto rows = tx.exec_params(
         impl_->sql("SELECT id, attempt FROM {schema}.jobs WHERE state = 'running' AND worker_id = $1 ORDER BY id"),
@@ -1163,13 +1143,11 @@ std::vector<std::pair<JobId, int>> Store::running_of_worker(std::int64_t worker_
     std::vector<std::pair<JobId, int>> out;
     for (const auto& r : rows) out.emplace_back(r[0].as<JobId>(), r[1].as<int>());
     return out;
-  } catch (...) {
-    impl_->fail("read the worker's running jobs");
-  }
+  });
 }
 
 std::vector<JobId> Store::cancel_requested_of_worker(std::int64_t worker_id) {
-  try {
+  return impl_->guard("read cancel requests", [&] {
     pqxx::nontransaction tx(*impl_->conn);
     auto rows = tx.exec_params(impl_->sql("SELECT id FROM {schema}.jobs WHERE state = 'running' AND worker_id = $1 "
                                           "AND cancel_requested_at IS NOT NULL ORDER BY id"),
@@ -1177,13 +1155,11 @@ std::vector<JobId> Store::cancel_requested_of_worker(std::int64_t worker_id) {
     std::vector<JobId> out;
     for (const auto& r : rows) out.push_back(r[0].as<JobId>());
     return out;
-  } catch (...) {
-    impl_->fail("read cancel requests");
-  }
+  });
 }
 
 std::vector<WorkerInfo> Store::workers() {
-  try {
+  return impl_->guard("list workers", [&] {
     pqxx::nontransaction tx(*impl_->conn);
     auto rows = tx.exec(
         impl_->sql("WITH k AS (SELECT worker_id, kind, count(*) AS n FROM {schema}.jobs "
@@ -1215,13 +1191,11 @@ std::vector<WorkerInfo> Store::workers() {
       out.push_back(std::move(w));
     }
     return out;
-  } catch (...) {
-    impl_->fail("list workers");
-  }
+  });
 }
 
 RescueResult Store::rescue(Duration grace, int limit, bool dry_run, const LeaseFence* fence) {
-  try {
+  return impl_->guard("rescue jobs of dead workers", [&] {
     RescueResult out;
     pqxx::work tx(*impl_->conn);
     if (!impl_->fence_holds(tx, fence)) return out;
@@ -1263,34 +1237,28 @@ RescueResult Store::rescue(Duration grace, int limit, bool dry_run, const LeaseF
     }
     tx.commit();
     return out;
-  } catch (...) {
-    impl_->fail("rescue jobs of dead workers");
-  }
+  });
 }
 
 std::int64_t Store::promote_due(const std::vector<std::string>& queues, int limit, const LeaseFence* fence) {
-  try {
+  return impl_->guard("promote scheduled jobs", [&]() -> std::int64_t {
     pqxx::work tx(*impl_->conn);
     if (!impl_->fence_holds(tx, fence)) return 0;
     auto r = tx.exec_params1(impl_->sql(promote_sql), opt_text_array(queues), limit);
     tx.commit();
     return r[0].as<std::int64_t>();
-  } catch (...) {
-    impl_->fail("promote scheduled jobs");
-  }
+  });
 }
 
 Timestamp Store::now() {
-  try {
+  return impl_->guard("read the database clock", [&] {
     pqxx::nontransaction tx(*impl_->conn);
     return parse_pg_timestamp(tx.exec1("SELECT now()")[0].c_str());
-  } catch (...) {
-    impl_->fail("read the database clock");
-  }
+  });
 }
 
 void Store::listen(const std::vector<std::string>& events) {
-  try {
+  impl_->guard("listen for notifications", [&] {
     for (const auto& e : events) {
       if (e != "insert" && e != "cancel" && e != "leader" && e != "events")
         throw Error(Errc::invalid_input, "unknown event '" + e + "'");
@@ -1299,15 +1267,11 @@ void Store::listen(const std::vector<std::string>& events) {
     }
     // Receivers issue LISTEN lazily on some paths; make sure it is in effect before returning.
     impl_->conn->get_notifs();
-  } catch (const Error&) {
-    throw;
-  } catch (...) {
-    impl_->fail("listen for notifications");
-  }
+  });
 }
 
 std::vector<Notification> Store::wait_notifications(Duration timeout, int wake_fd) {
-  try {
+  return impl_->guard("wait for notifications", [&] {
     impl_->conn->get_notifs();
     if (impl_->pending.empty()) {
       pollfd fds[2] = {{impl_->conn->sock(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
@@ -1318,14 +1282,13 @@ std::vector<Notification> Store::wait_notifications(Duration timeout, int wake_f
       if (!impl_->conn->is_open()) throw pqxx::broken_connection("connection to the server was lost");
     }
     return std::exchange(impl_->pending, {});
-  } catch (...) {
-    impl_->fail("wait for notifications");
-  }
+  });
 }
 
 void Store::register_event_listener(const std::string& name, const std::string& host, int pid, const EventWatch& watch,
                                     Duration ttl) {
-  try {
+  const auto context = [&] { return "register event listener " + name; };
+  impl_->guard(context, [&] {
     std::vector<std::int64_t> jobs(watch.jobs.begin(), watch.jobs.end());
     // One statement: the listener row, then its followed jobs brought to exactly `jobs`.
     static const std::string text =
@@ -1341,29 +1304,24 @@ void Store::register_event_listener(const std::string& name, const std::string& 
     pqxx::nontransaction tx(*impl_->conn);
     tx.exec_params(impl_->sql(text), name, host, pid, watch.streams, sql::int_array(jobs),
                    sql::text_array(watch.queues), watch.all_queues, ttl.count());
-  } catch (...) {
-    impl_->fail("register event listener " + name);
-  }
+  });
 }
 
 void Store::unregister_event_listener(const std::string& name) {
-  try {
+  const auto context = [&] { return "unregister event listener " + name; };
+  impl_->guard(context, [&] {
     pqxx::nontransaction tx(*impl_->conn);
     tx.exec_params(impl_->sql("DELETE FROM {schema}.event_listeners WHERE name = $1 OR expires_at < now() - "
                               "interval '1 hour'"),
                    name);
-  } catch (...) {
-    impl_->fail("unregister event listener " + name);
-  }
+  });
 }
 
 bool Store::events_wanted() {
-  try {
+  return impl_->guard("read event listeners", [&] {
     pqxx::nontransaction tx(*impl_->conn);
     return tx.exec(impl_->sql("SELECT {schema}.events_wanted()"))[0][0].as<bool>();
-  } catch (...) {
-    impl_->fail("read event listeners");
-  }
+  });
 }
 
 namespace {
@@ -1392,7 +1350,8 @@ Lease read_lease(const pqxx::row& r) {
 std::optional<Lease> Store::acquire_lease(const std::string& name, const std::string& holder, Duration ttl,
                                           const std::string& host, int pid) {
   if (holder.empty()) throw Error(Errc::invalid_input, "lease holder must not be empty");
-  try {
+  const auto context = [&] { return "acquire lease " + name; };
+  return impl_->guard(context, [&]() -> std::optional<Lease> {
     pqxx::nontransaction tx(*impl_->conn);
     // One statement: insert, take over an expired or resigned lease (new term), or extend our own.
     auto rows = tx.exec_params(
@@ -1412,14 +1371,13 @@ std::optional<Lease> Store::acquire_lease(const std::string& name, const std::st
         name, holder, ttl.count(), host, pid);
     if (rows.empty()) return std::nullopt;
     return read_lease(rows[0]);
-  } catch (...) {
-    impl_->fail("acquire lease " + name);
-  }
+  });
 }
 
 std::optional<Timestamp> Store::renew_lease(const std::string& name, const std::string& holder, std::int64_t term,
                                             Duration ttl) {
-  try {
+  const auto context = [&] { return "renew lease " + name; };
+  return impl_->guard(context, [&]() -> std::optional<Timestamp> {
     pqxx::nontransaction tx(*impl_->conn);
     auto rows = tx.exec_params(
         impl_->sql("UPDATE {schema}.leases SET renewed_at = now(), "
@@ -1428,34 +1386,30 @@ std::optional<Timestamp> Store::renew_lease(const std::string& name, const std::
         name, holder, term, ttl.count());
     if (rows.empty()) return std::nullopt;
     return parse_pg_timestamp(rows[0][0].c_str());
-  } catch (...) {
-    impl_->fail("renew lease " + name);
-  }
+  });
 }
 
 bool Store::resign_lease(const std::string& name, const std::string& holder, std::int64_t term) {
-  try {
+  const auto context = [&] { return "resign lease " + name; };
+  return impl_->guard(context, [&] {
     pqxx::nontransaction tx(*impl_->conn);
     auto rows = tx.exec_params(impl_->sql("WITH r AS (UPDATE {schema}.leases SET holder = '', expires_at = now() "
                                           "  WHERE name = $1 AND holder = $2 AND term = $3 RETURNING name) "
                                           "SELECT count(*), count(pg_notify('{schema_name}_leader', name)) FROM r"),
                                name, holder, term);
     return rows[0][0].as<std::int64_t>() > 0;
-  } catch (...) {
-    impl_->fail("resign lease " + name);
-  }
+  });
 }
 
 std::optional<Lease> Store::lease(const std::string& name) {
-  try {
+  const auto context = [&] { return "read lease " + name; };
+  return impl_->guard(context, [&]() -> std::optional<Lease> {
     pqxx::nontransaction tx(*impl_->conn);
     auto rows = tx.exec_params(
         impl_->sql("SELECT " + std::string(lease_columns) + " FROM {schema}.leases WHERE name = $1"), name);
     if (rows.empty()) return std::nullopt;
     return read_lease(rows[0]);
-  } catch (...) {
-    impl_->fail("read lease " + name);
-  }
+  });
 }
 
 namespace {
@@ -1508,7 +1462,8 @@ const std::string& stuck_sql() {
 }  // namespace
 
 FireResult Store::fire_periodic(const PeriodicFire& fire, const LeaseFence& fence) {
-  try {
+  const auto context = [&] { return "enqueue periodic job " + fire.name; };
+  return impl_->guard(context, [&] {
     pqxx::work tx(*impl_->conn);
     FireResult out;
     // The fence: the lease row is locked (shared) for the whole transaction, so it cannot change
@@ -1550,26 +1505,23 @@ FireResult Store::fire_periodic(const PeriodicFire& fire, const LeaseFence& fenc
                    fire.name, tick, next);
     tx.commit();
     return out;
-  } catch (...) {
-    impl_->fail("enqueue periodic job " + fire.name);
-  }
+  });
 }
 
 std::optional<PeriodicState> Store::periodic_state(const std::string& name) {
-  try {
+  const auto context = [&] { return "read periodic schedule " + name; };
+  return impl_->guard(context, [&]() -> std::optional<PeriodicState> {
     pqxx::nontransaction tx(*impl_->conn);
     const auto rows = tx.exec_params(
         impl_->sql("SELECT name, last_fire_at, next_fire_at FROM {schema}.periodic WHERE name = $1"), name);
     if (rows.empty()) return std::nullopt;
     return PeriodicState{rows[0][0].c_str(), opt_time(rows[0][1]), opt_time(rows[0][2])};
-  } catch (...) {
-    impl_->fail("read periodic schedule " + name);
-  }
+  });
 }
 
 std::optional<std::vector<PeriodicInfo>> Store::sync_periodic(const std::vector<PeriodicDef>& defs,
                                                               const LeaseFence& fence) {
-  try {
+  return impl_->guard("record periodic schedules", [&]() -> std::optional<std::vector<PeriodicInfo>> {
     pqxx::work tx(*impl_->conn);
     if (!impl_->fence_holds(tx, &fence)) return std::nullopt;
     std::vector<std::string> names;
@@ -1590,26 +1542,23 @@ std::optional<std::vector<PeriodicInfo>> Store::sync_periodic(const std::vector<
       out.push_back(read_periodic(r));
     tx.commit();
     return out;
-  } catch (...) {
-    impl_->fail("record periodic schedules");
-  }
+  });
 }
 
 std::vector<PeriodicInfo> Store::list_periodic() {
-  try {
+  return impl_->guard("list periodic schedules", [&] {
     pqxx::nontransaction tx(*impl_->conn);
     std::vector<PeriodicInfo> out;
     for (const auto& r :
          tx.exec(impl_->sql("SELECT " + std::string(periodic_columns) + " FROM {schema}.periodic ORDER BY name")))
       out.push_back(read_periodic(r));
     return out;
-  } catch (...) {
-    impl_->fail("list periodic schedules");
-  }
+  });
 }
 
 bool Store::set_periodic_paused(const std::string& name, bool paused) {
-  try {
+  const auto context = [&] { return "pause schedule " + name; };
+  return impl_->guard(context, [&] {
     pqxx::work tx(*impl_->conn);
     auto rows = tx.exec_params(impl_->sql("SELECT paused_at IS NOT NULL FROM {schema}.periodic WHERE name = $1 "
                                           "FOR UPDATE"),
@@ -1623,15 +1572,12 @@ bool Store::set_periodic_paused(const std::string& name, bool paused) {
                    name, paused);
     tx.commit();
     return true;
-  } catch (const Error&) {
-    throw;
-  } catch (...) {
-    impl_->fail("pause schedule " + name);
-  }
+  });
 }
 
 EnqueueResult Store::trigger_periodic(const std::string& name) {
-  try {
+  const auto context = [&] { return "trigger schedule " + name; };
+  return impl_->guard(context, [&] {
     pqxx::work tx(*impl_->conn);
     auto rows = tx.exec_params(impl_->sql("SELECT kind, queue, args::text, priority, max_attempts, timeout_ms, "
                                           "COALESCE(array_to_json(tags)::text, '[]') FROM {schema}.periodic "
@@ -1656,15 +1602,11 @@ EnqueueResult Store::trigger_periodic(const std::string& name) {
     auto out = impl_->insert_one(tx, p);
     tx.commit();
     return out;
-  } catch (const Error&) {
-    throw;
-  } catch (...) {
-    impl_->fail("trigger schedule " + name);
-  }
+  });
 }
 
 std::vector<JobChange> Store::fail_stuck(Duration grace, int limit, const LeaseFence* fence) {
-  try {
+  return impl_->guard("fail stuck jobs", [&]() -> std::vector<JobChange> {
     pqxx::work tx(*impl_->conn);
     if (!impl_->fence_holds(tx, fence)) return {};
     auto rows = tx.exec_params(impl_->sql(stuck_sql()), grace.count(), limit, backoff::exponent, backoff_cap_s(),
@@ -1675,9 +1617,7 @@ std::vector<JobChange> Store::fail_stuck(Duration grace, int limit, const LeaseF
           {r[0].as<JobId>(), r[1].c_str(), r[2].c_str(), JobState::running, parse_job_state(r[3].c_str()), false});
     tx.commit();
     return out;
-  } catch (...) {
-    impl_->fail("fail stuck jobs");
-  }
+  });
 }
 
 const char* outcome_name(Outcome::Kind k) {

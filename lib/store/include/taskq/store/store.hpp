@@ -1,6 +1,8 @@
 #pragma once
 // The store owns ALL of taskq's SQL: every statement the library runs is in store.cpp, written
-// against the schema named at open(). Nothing outside db/ and store/ sees libpqxx.
+// against the schema named at open(). Nothing outside db/ and store/ sees libpqxx. The types of
+// each area (jobs, outcomes, workers, queues, leases, periodic, events) are in the headers next
+// to this one.
 //
 // A Store owns one PostgreSQL connection and is not thread-safe: use one Store per thread.
 // Invariants it keeps: a job is claimed by one worker at a time (FOR UPDATE SKIP LOCKED); an
@@ -18,6 +20,13 @@
 #include "taskq/core/job.hpp"
 #include "taskq/core/session.hpp"
 #include "taskq/core/time.hpp"
+#include "taskq/store/events.hpp"
+#include "taskq/store/jobs.hpp"
+#include "taskq/store/leases.hpp"
+#include "taskq/store/outcomes.hpp"
+#include "taskq/store/periodic.hpp"
+#include "taskq/store/queues.hpp"
+#include "taskq/store/workers.hpp"
 
 namespace taskq {
 
@@ -39,189 +48,6 @@ struct MigrationInfo {
   int version;
   std::string name;
   std::optional<Timestamp> applied_at;
-};
-
-/// Which jobs an operation looks at. Empty lists and unset fields match everything.
-struct JobFilter {
-  std::vector<std::string> queues{};
-  std::vector<JobState> states{};
-  std::optional<std::string> kind{};
-  std::optional<std::string> tag{};
-  std::optional<JobId> after_id{};  // keyset pagination: only ids greater than this
-  int limit = 100;
-  // When set, list() stops before the job that would take the page's stored size (args, result,
-  // progress, errors, metadata, as PostgreSQL stores them) past this; the first job always comes.
-  std::optional<std::int64_t> max_bytes{};
-};
-
-/// A page of list(): the jobs, and whether JobFilter::max_bytes ended it before its limit.
-struct JobPage {
-  std::vector<Job> jobs;
-  bool cut = false;
-};
-
-/// One job touched by cancel or retry.
-struct JobChange {
-  JobId id;
-  std::string queue;
-  std::string kind;
-  JobState from;
-  JobState to;  // for a running job being cancelled: running (cancel requested)
-  bool cancel_requested = false;
-};
-
-struct QueueStats {
-  std::string queue;
-  std::optional<Timestamp> paused_at;
-  std::int64_t scheduled = 0, available = 0, running = 0, completed = 0, failed = 0, cancelled = 0;
-  std::optional<Duration> oldest_available_age;
-  std::int64_t finished_last_minute = 0;
-};
-
-struct BulkInsertResult {
-  std::int64_t inserted = 0;
-  std::int64_t duplicates = 0;  // lines whose unique key matched a live job
-};
-
-struct QueueChange {
-  std::string queue;
-  bool changed;  // false: it was already paused (or not paused, for resume)
-};
-
-/// What a worker reports for a job it ran.
-struct Outcome {
-  // snoozed: run again at run_at without using up an attempt. returned: back to available now,
-  // no attempt used, no error recorded (shutdown). retry becomes failed when attempts are out.
-  enum class Kind { completed, retry, failed, snoozed, cancelled, returned };
-  JobId id = 0;
-  int attempt = 0;  // the attempt that ran; the outcome applies only if the job is still on it (0: any)
-  Kind kind = Kind::completed;
-  std::optional<int> max_attempts{};    // replaces the job's max_attempts (a kind's setting)
-  std::optional<std::string> result{};  // JSON text, kept on the job
-  std::optional<std::string> error{};   // JSON object text, appended to the job's errors
-  std::optional<Timestamp> run_at{};    // retry/snooze: when to run next
-};
-
-/// The outcome's name as the outcome statements and log lines spell it ("completed", "retry", ...).
-const char* outcome_name(Outcome::Kind k);
-
-struct ProgressUpdate {
-  JobId id = 0;
-  int attempt = 0;
-  std::string progress;  // JSON object text
-};
-
-/// A LISTEN/NOTIFY event: "insert" (payload: queue) or "cancel" (payload: job id).
-struct Notification {
-  std::string event;
-  std::string payload;
-};
-
-struct WorkerInfo {
-  std::int64_t id = 0;
-  std::string host;
-  int pid = 0;
-  std::vector<std::string> queues;
-  int concurrency = 0;
-  std::string version;
-  Timestamp started_at{};
-  Timestamp heartbeat_at{};
-  Duration heartbeat_age{};  // by the database's clock
-  std::int64_t running = 0;
-  std::vector<std::pair<std::string, std::int64_t>> running_by_kind;  // most first
-};
-
-struct RescueResult {
-  std::vector<std::int64_t> dead_workers;  // dead workers whose jobs were looked at
-  // Workers whose row had vanished while running jobs name them: each got a placeholder row, and
-  // its jobs are rescued only if it does not heartbeat within the grace.
-  std::vector<std::int64_t> vanished_workers;
-  std::vector<JobChange> jobs;         // running -> scheduled (retry), failed or cancelled
-  std::int64_t forgotten_workers = 0;  // rows of workers dead for over a day, deleted
-};
-
-/// A named leader lease (the scheduler's). `term` grows by one at every change of holder and is
-/// never reused, so an action fenced by (holder, term) cannot succeed after the lease was lost.
-struct Lease {
-  std::string name;
-  std::string holder;  // "" once resigned
-  std::string host;    // where the holder runs (for operators)
-  int pid = 0;
-  std::int64_t term = 0;
-  Timestamp acquired_at{};
-  Timestamp renewed_at{};
-  Timestamp expires_at{};
-  bool valid = false;     // held and not expired, by the database's clock
-  Duration expires_in{};  // until expires_at, by the database's clock (0 once expired)
-};
-
-/// Who may act: an action fenced by it happens only while this holder holds the lease with
-/// this term (checked in the action's own transaction).
-struct LeaseFence {
-  std::string lease;
-  std::string holder;
-  std::int64_t term = 0;
-};
-
-/// One tick of a periodic schedule to enqueue.
-struct PeriodicFire {
-  std::string name;      // the schedule's name (row of `periodic`)
-  std::string schedule;  // its expression, recorded on the row
-  std::string timezone = "UTC";
-  Timestamp tick{};                      // the scheduled fire time
-  std::optional<Timestamp> next_fire{};  // recorded for `taskctl cron list`
-  EnqueueParams job;                     // validated; its unique key and metadata are set here
-};
-
-struct FireResult {
-  // paused: the schedule is paused (`taskctl cron pause`); nothing was enqueued or recorded.
-  enum class Outcome { enqueued, duplicate, already_fired, fenced, paused };
-  Outcome outcome = Outcome::fenced;
-  std::optional<JobId> job{};
-};
-
-/// A schedule's recorded state.
-struct PeriodicState {
-  std::string name;
-  std::optional<Timestamp> last_fire_at;
-  std::optional<Timestamp> next_fire_at;
-};
-
-/// A configured schedule, as the leader records it (its whole job template).
-struct PeriodicDef {
-  std::string name;
-  std::string schedule;
-  std::string timezone = "UTC";
-  EnqueueParams job;                     // validated; no unique key, run_at or delay
-  std::optional<Timestamp> next_fire{};  // recorded for `taskctl cron list`
-};
-
-/// A schedule's row: definition, pause and fire times.
-struct PeriodicInfo {
-  std::string name;
-  std::string schedule;
-  std::string timezone;
-  std::string kind;
-  std::string queue;
-  std::optional<Timestamp> last_fire_at;
-  std::optional<Timestamp> next_fire_at;
-  std::optional<Timestamp> paused_at;
-};
-
-/// What an event listener's streams follow (see Store::register_event_listener).
-struct EventWatch {
-  std::vector<JobId> jobs;
-  std::vector<std::string> queues;
-  bool all_queues = false;
-  int streams = 0;
-};
-
-struct WorkerRegistration {
-  std::string host{};
-  int pid = 0;
-  std::vector<std::string> queues{};
-  int concurrency = 0;
-  std::string version{};
 };
 
 class Store {
