@@ -1,8 +1,11 @@
 #pragma once
-// The store owns ALL of taskq's SQL: every statement the library runs is in store.cpp, written
-// against the schema named at open(). Nothing outside db/ and store/ sees libpqxx. The types of
-// each area (jobs, outcomes, workers, queues, leases, periodic, events) are in the headers next
-// to this one.
+// The store owns ALL of taskq's SQL: every statement the library runs is in lib/store/src, in the
+// file of its area, named at the top of that file and written against the schema named at open():
+// enqueue.cpp (insert, batches, streams), jobs.cpp (get, list, cancel, retry, prune), claims.cpp
+// (claims, outcomes, progress: the worker's hot path), workers.cpp (workers, rescue, stuck
+// jobs), queues.cpp, leases.cpp, periodic.cpp, events.cpp (LISTEN/NOTIFY, event listeners), and
+// store.cpp (connection, migrations, clock). Nothing outside db/ and store/ sees libpqxx. The
+// types of each area are in the headers next to this one.
 //
 // A Store owns one PostgreSQL connection and is not thread-safe: use one Store per thread.
 // Invariants it keeps: a job is claimed by one worker at a time (FOR UPDATE SKIP LOCKED); an
