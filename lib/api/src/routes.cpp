@@ -8,6 +8,7 @@
 #include "route_table.hpp"
 #include "taskq/core/json.hpp"
 #include "taskq/core/text.hpp"
+#include "taskq/queue/json_shapes.hpp"
 
 namespace taskq::api {
 
@@ -79,33 +80,6 @@ Response method_not_allowed(const std::string& allow) {
 json::object job_json(const Job& job, std::optional<bool> duplicate = std::nullopt) {
   auto o = job_to_json(job);
   if (duplicate) o["duplicate"] = *duplicate;
-  return o;
-}
-
-json::object change_json(const JobChange& c) {
-  return {{"id", c.id},
-          {"queue", c.queue},
-          {"kind", c.kind},
-          {"from", to_string(c.from)},
-          {"to", to_string(c.to)},
-          {"cancel_requested", c.cancel_requested}};
-}
-
-json::object queue_json(const QueueStats& q) {
-  json::object o{{"queue", q.queue},
-                 {"paused", q.paused_at.has_value()},
-                 {"scheduled", q.scheduled},
-                 {"available", q.available},
-                 {"running", q.running},
-                 {"completed", q.completed},
-                 {"failed", q.failed},
-                 {"cancelled", q.cancelled},
-                 {"finished_last_minute", q.finished_last_minute}};
-  o["paused_at"] = q.paused_at ? json::value(format_rfc3339(*q.paused_at)) : json::value(nullptr);
-  o["oldest_available_age_ms"] =
-      q.oldest_available_age
-          ? json::value(std::chrono::duration_cast<std::chrono::milliseconds>(*q.oldest_available_age).count())
-          : json::value(nullptr);
   return o;
 }
 
@@ -382,7 +356,7 @@ Routed metrics_route(const RouteCall& call) {
 
 Response queues_answer(Client& c) {
   json::array arr;
-  for (const auto& q : c.stats(std::nullopt)) arr.push_back(queue_json(q));
+  for (const auto& q : c.stats(std::nullopt)) arr.push_back(queue_stats_json(q));
   return json_response(200, json::object{{"queues", std::move(arr)}});
 }
 
@@ -397,7 +371,7 @@ Response stats_answer(Client& c) {
     totals["completed"] = totals["completed"].to_number<std::int64_t>() + q.completed;
     totals["failed"] = totals["failed"].to_number<std::int64_t>() + q.failed;
     totals["cancelled"] = totals["cancelled"].to_number<std::int64_t>() + q.cancelled;
-    queues.push_back(queue_json(q));
+    queues.push_back(queue_stats_json(q));
   }
   return json_response(200, json::object{{"totals", std::move(totals)}, {"queues", std::move(queues)}});
 }
