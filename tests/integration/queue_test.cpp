@@ -389,6 +389,31 @@ TEST_CASE("drain waits for running jobs and times out with the queue left paused
   CHECK(c->get_existing(id).state == JobState::completed);
 }
 
+namespace {
+// A clock that only moves when someone sleeps on it.
+class SteppingClock final : public Clock {
+ public:
+  Timestamp now() const override { return Timestamp{} + std::chrono::duration_cast<Duration>(slept_); }
+  std::chrono::steady_clock::time_point steady_now() const override {
+    return std::chrono::steady_clock::time_point{} + slept_;
+  }
+  void sleep_for(std::chrono::steady_clock::duration d) const override { slept_ += d; }
+  mutable std::chrono::steady_clock::duration slept_{};
+};
+}  // namespace
+
+TEST_CASE("drain waits on the clock it is given, so a fake clock runs out an hour without waiting", "[queues]") {
+  TestSchema s;
+  auto c = client_for(s);
+  c->enqueue(job("long", "q"));
+  auto worker_store = s.open();
+  const auto w = worker_store->register_worker({"h", 1, {"q"}, 1, "t"});
+  REQUIRE(worker_store->claim(w, "q", 1).size() == 1);
+  SteppingClock clock;
+  CHECK(error_of([&] { c->drain({"q"}, std::chrono::hours{1}, clock); }) == Errc::timeout);
+  CHECK(clock.slept_ >= std::chrono::hours{1});
+}
+
 TEST_CASE("prune deletes old finished jobs in batches", "[prune]") {
   TestSchema s;
   auto c = client_for(s);

@@ -28,4 +28,11 @@ bool is_transient(const Error& e) noexcept {
   return e.code() == Errc::unavailable || e.code() == Errc::locked || e.code() == Errc::timeout;
 }
 
+void throw_if_any(const std::vector<std::string>& errors, Errc code) {
+  if (errors.empty()) return;
+  std::string all = errors.front();
+  for (std::size_t i = 1; i < errors.size(); ++i) all += "\n" + errors[i];
+  throw Error(code, all);
+}
+
 }  // namespace taskq

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <thread>
 
 #include "taskq/core/error.hpp"
 
@@ -226,6 +227,14 @@ Timestamp SystemClock::now() const {
 steady_clock::time_point SystemClock::steady_now() const {
   return steady_clock::now();
 }
+void Clock::sleep_for(steady_clock::duration d) const {
+  std::this_thread::sleep_for(d);
+}
+
+std::int64_t steady_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 const SystemClock& SystemClock::instance() {
   static const SystemClock clock;
   return clock;

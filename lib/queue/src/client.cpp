@@ -167,7 +167,7 @@ DrainReport Client::drain(const std::vector<std::string>& queues, Duration timeo
                                      ". The queues stay paused; resume them with: taskctl resume " + names);
     }
     const auto left = deadline - clock.steady_now();
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(100)));
+    clock.sleep_for(std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(100)));
   }
   report.waited = std::chrono::duration_cast<Duration>(clock.steady_now() - start);
   return report;

@@ -3,6 +3,7 @@
 // (taskctl) or HTTP status (apid), and a message meant for a person: what was wrong, and where.
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace taskq {
 
@@ -35,5 +36,10 @@ class Error : public std::runtime_error {
  private:
   Errc code_;
 };
+
+/// Throws one Error(code) whose message is every entry of `errors`, one per line, in order; does
+/// nothing when there are none. Used where input is checked as a whole so that a person sees every
+/// mistake at once (a config file, a schedule list), not only the first.
+void throw_if_any(const std::vector<std::string>& errors, Errc code = Errc::invalid_input);
 
 }  // namespace taskq

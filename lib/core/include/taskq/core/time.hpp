@@ -2,6 +2,7 @@
 // Time points and durations as taskq shows and accepts them: RFC 3339 timestamps in UTC with
 // microsecond precision, and durations written like "250ms", "30s", "1h30m", "2d".
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -40,6 +41,9 @@ class Clock {
   virtual ~Clock() = default;
   [[nodiscard]] virtual Timestamp now() const = 0;
   [[nodiscard]] virtual std::chrono::steady_clock::time_point steady_now() const = 0;
+  /// Waits `d` of this clock's time. The system clock sleeps; a test clock may advance itself
+  /// instead, so a loop that polls until a deadline runs without real waiting.
+  virtual void sleep_for(std::chrono::steady_clock::duration d) const;
 };
 
 class SystemClock final : public Clock {
@@ -48,5 +52,9 @@ class SystemClock final : public Clock {
   [[nodiscard]] std::chrono::steady_clock::time_point steady_now() const override;
   static const SystemClock& instance();
 };
+
+/// The monotonic clock in nanoseconds: for "when did this loop last go round" stamps kept in an
+/// atomic, and for measuring durations. Never goes back; unrelated to wall-clock time.
+std::int64_t steady_ns() noexcept;
 
 }  // namespace taskq
