@@ -66,8 +66,9 @@ void require_counts_match(const TestSchema& db, Store& store) {
 
 TEST_CASE("queue counts equal count(*) through a mixed workload", "[integration][stats]") {
   TestSchema db;
-  auto client = std::make_unique<Client>(db.open());
-  Store& store = client->store();
+  const auto store_conn = db.open();
+  Store& store = *store_conn;
+  auto client = std::make_unique<Client>(store, EnqueueLimits{});  // the same session
   const auto later = store.now() + std::chrono::hours{1};
   const auto past = store.now() - std::chrono::seconds{1};
 

@@ -115,7 +115,7 @@ TEST_CASE("future jobs are scheduled, and promoted when due", "[enqueue]") {
   CHECK(c->enqueue(later).job.state == JobState::scheduled);
   CHECK(c->enqueue(past).job.state == JobState::available);
   s.exec("UPDATE jobs SET run_at = now() - interval '1 second' WHERE kind = 'later'");
-  CHECK(c->store().promote_due({}, 100) == 1);
+  CHECK(s.open()->promote_due({}, 100) == 1);
   CHECK(c->list({.states = {JobState::available}}).size() == 2);
 }
 
@@ -262,7 +262,8 @@ TEST_CASE("claim follows priority, skips paused queues", "[claim]") {
   high.priority = 0;
   c->enqueue(low);
   c->enqueue(high);
-  auto& store = c->store();
+  const auto store_conn = s.open();  // the worker's side, on its own connection
+  auto& store = *store_conn;
   const auto w = store.register_worker({"h", 1, {"default"}, 1, "t"});
   c->pause({"default"});
   CHECK(store.claim(w, "default", 10).empty());
@@ -279,7 +280,8 @@ TEST_CASE("outcomes: retry backs off, exhausts into failed, records errors and r
   EnqueueParams p = job("flaky");
   p.max_attempts = 2;
   const JobId id = c->enqueue(p).job.id;
-  auto& store = c->store();
+  const auto store_conn = s.open();  // the worker's side, on its own connection
+  auto& store = *store_conn;
   const auto w = store.register_worker({"h", 1, {"default"}, 1, "t"});
   REQUIRE(store.claim(w, "default", 1).size() == 1);
   const auto later = SystemClock::instance().now() + std::chrono::hours{1};
@@ -316,7 +318,8 @@ TEST_CASE("cancel: waiting jobs end, running jobs get a request, bad ids change 
   auto c = client_for(s);
   const JobId a = c->enqueue(job("a")).job.id;
   const JobId b = c->enqueue(job("b")).job.id;
-  auto& store = c->store();
+  const auto store_conn = s.open();  // the worker's side, on its own connection
+  auto& store = *store_conn;
   const auto w = store.register_worker({"h", 1, {"default"}, 1, "t"});
   REQUIRE(store.claim(w, "default", 1).at(0).id == a);
   CHECK(error_of([&] { c->cancel({a, b, 999999}, false); }) == Errc::not_found);

@@ -17,7 +17,7 @@ DbPool::DbPool(ClientOptions options, int size, Duration acquire_timeout, Enqueu
       max_lockers_(std::max(1, size / 2)),
       acquire_timeout_(acquire_timeout) {
   for (int i = 0; i < size; ++i) threads_.emplace_back([this, i] { run(i); });
-  reaper_ = std::thread([this] { reap(); });
+  reaper_ = std::jthread([this] { reap(); });
 }
 
 Response DbPool::busy(Duration acquire_timeout) {
@@ -93,7 +93,7 @@ DbPool::~DbPool() {
 }
 
 void DbPool::check_connect() {
-  Client::connect(options_)->store().require_current_schema();
+  Client::connect(options_)->require_current_schema();
 }
 
 void DbPool::submit(Task task, Done done, bool may_lock) {
@@ -132,7 +132,7 @@ void DbPool::run_group(Client& client, std::vector<EnqueueItem>& group, bool& lo
     jobs.reserve(group.size());
     for (auto& g : group) jobs.push_back(g.job);
     try {
-      const auto results = client.store().insert_batch(jobs);
+      const auto results = client.enqueue_validated(jobs);
       for (std::size_t i = 0; i < group.size(); ++i) group[i].done(answer_(results[i]));
       return;
     } catch (const Error& e) {
@@ -150,7 +150,7 @@ void DbPool::run_group(Client& client, std::vector<EnqueueItem>& group, bool& lo
       continue;
     }
     try {
-      g.done(answer_(client.store().insert(g.job)));
+      g.done(answer_(client.enqueue_validated(g.job)));
     } catch (const Error& e) {
       if (e.code() == Errc::unavailable) lost = true;
       g.done(from_error(e));
@@ -249,7 +249,7 @@ void DbPool::run_reads(Connection& conn, std::vector<GetItem>& reads) {
       ids.reserve(reads.size());
       for (const auto& g : reads) ids.push_back(g.id);
       std::map<JobId, Job> found;
-      for (auto& j : conn.client->store().get_many(ids)) found.emplace(j.id, std::move(j));
+      for (auto& j : conn.client->get_many(ids)) found.emplace(j.id, std::move(j));
       for (auto& g : reads) {
         const auto it = found.find(g.id);
         g.done(get_answer_(g.id, it == found.end() ? nullptr : &it->second));

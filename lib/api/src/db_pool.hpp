@@ -143,8 +143,8 @@ class DbPool {
   Duration acquire_timeout_;
   std::atomic<std::int64_t> refused_{0};
   std::condition_variable reaper_cv_;
-  std::thread reaper_;
-  std::vector<std::thread> threads_;
+  std::jthread reaper_;
+  std::vector<std::jthread> threads_;
 };
 
 }  // namespace taskq::api

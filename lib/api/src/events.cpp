@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <spdlog/spdlog.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,8 +10,9 @@
 #include <set>
 #include <unordered_map>
 
+#include "taskq/core/fd.hpp"
 #include "taskq/core/json.hpp"
-#include "taskq/store/db_link.hpp"
+#include "taskq/queue/client_link.hpp"
 
 namespace taskq::api {
 
@@ -109,24 +109,9 @@ struct EventHub::Inbox {
   std::mutex mu;
   Pending incoming;
   bool stop = false;
-  int wake_fd = -1;
+  WakeFd wake_fd;
 
-  Inbox() : wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-    if (wake_fd < 0) throw Error(Errc::internal, "eventfd failed");
-  }
-  ~Inbox() { ::close(wake_fd); }
-  Inbox(const Inbox&) = delete;
-  Inbox& operator=(const Inbox&) = delete;
-
-  void wake() const {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const auto n = ::write(wake_fd, &one, sizeof one);
-  }
-  void drain_wake() const {
-    std::uint64_t v = 0;
-    while (::read(wake_fd, &v, sizeof v) > 0) {
-    }
-  }
+  void wake() const { wake_fd.notify(); }
   // Moves the new streams to `batch`; true once the hub is to stop.
   bool take(Pending& batch) {
     std::lock_guard lock(mu);
@@ -144,7 +129,7 @@ class EventHub::Loop {
       : hub_(hub),
         options_(hub.options_),
         inbox_(*hub.inbox_),
-        link_("events", options_.store, [this](Store& store) { on_connect(store); }) {}
+        link_("events", ClientOptions{options_.store, {}}, [this](Client& db) { on_connect(db); }) {}
 
   // Until stop(): take new streams, keep the database side in step, send keep-alives, wait for
   // notifications. Then end every stream.
@@ -157,7 +142,7 @@ class EventHub::Loop {
       // The connection opens with the first stream (an apid without streams uses none).
       const bool need_db = !batch_.empty() || count_streams() > 0 || registered_;
       // No database: new streams cannot start; open ones stay and catch up after the reconnect.
-      if (need_db && !link_.with([this](Store& store) { sync(store); }))
+      if (need_db && !link_.with([this](Client& db) { sync(db); }))
         refuse_batch("the database is unreachable; try again");
       send_keep_alives();
       wait(need_db);
@@ -176,10 +161,10 @@ class EventHub::Loop {
   EventWatch watch_;  // as last written to the listener row
   Steady::time_point renew_at_{}, empty_since_{}, poll_at_{}, keep_alive_at_{};
   bool resync_ = false;  // a new connection: notifications may have been missed
-  DbLink link_;          // last: its callback uses the members above
+  ClientLink link_;      // last: its callback uses the members above
 
-  void on_connect(Store& store) {
-    store.listen({"events"});
+  void on_connect(Client& db) {
+    db.listen({"events"});
     resync_ = true;
   }
 
@@ -228,18 +213,18 @@ class EventHub::Loop {
 
   // The database side of one round: new streams admitted, the listener row kept in step, the
   // per-job streams' jobs re-read when due (or after a reconnect).
-  void sync(Store& store) {
+  void sync(Client& db) {
     if (!batch_.empty()) {
       // Watched before the jobs' current state is read: no change falls in between.
-      register_listener(store, watch_of(batch_));
-      admit(store);
+      register_listener(db, watch_of(batch_));
+      admit(db);
     }
     const auto now = Steady::now();
-    keep_listener(store, now);
+    keep_listener(db, now);
     if (resync_ || now >= poll_at_) {
       resync_ = false;
       poll_at_ = now + options_.job_poll;
-      refresh_jobs(store, all_job_ids(), {});
+      refresh_jobs(db, all_job_ids(), {});
     }
   }
 
@@ -268,8 +253,8 @@ class EventHub::Loop {
     return w;
   }
 
-  void register_listener(Store& store, const EventWatch& w) {
-    store.register_event_listener(options_.listener_name, options_.host, options_.pid, w, options_.listener_ttl);
+  void register_listener(Client& db, const EventWatch& w) {
+    db.register_event_listener(options_.listener_name, options_.host, options_.pid, w, options_.listener_ttl);
     if (!registered_) spdlog::info("event hub: announcing job events ({} stream(s) open)", w.streams);
     registered_ = true;
     watch_ = w;
@@ -278,18 +263,18 @@ class EventHub::Loop {
 
   // The listener row: renewed while streams are open and rewritten when what they follow
   // changes; removed once no stream has been open for the linger.
-  void keep_listener(Store& store, Steady::time_point now) {
+  void keep_listener(Client& db, Steady::time_point now) {
     const auto n = count_streams();
     const auto w = watch_of({});
     const bool changed = w.jobs != watch_.jobs || w.queues != watch_.queues || w.all_queues != watch_.all_queues ||
                          w.streams != watch_.streams;
     if (n > 0) {
       empty_since_ = now;
-      if (!registered_ || changed || now >= renew_at_) register_listener(store, w);
+      if (!registered_ || changed || now >= renew_at_) register_listener(db, w);
     } else if (registered_ && changed) {
-      register_listener(store, w);  // watching nothing until the linger is over
+      register_listener(db, w);  // watching nothing until the linger is over
     } else if (registered_ && now - empty_since_ >= options_.linger) {
-      store.unregister_event_listener(options_.listener_name);
+      db.unregister_event_listener(options_.listener_name);
       registered_ = false;
       spdlog::info("event hub: no stream open for {}; job events are no longer announced",
                    format_duration(options_.linger));
@@ -297,13 +282,13 @@ class EventHub::Loop {
   }
 
   // New streams: the current state of each job asked for (the listener row is already written).
-  void admit(Store& store) {
+  void admit(Client& db) {
     std::vector<JobId> ids;
     for (auto& [sink, req] : batch_)
       if (req.job) ids.push_back(*req.job);
     std::unordered_map<JobId, Job> found;
     if (!ids.empty())
-      for (auto& j : store.get_many(ids)) found.emplace(j.id, std::move(j));
+      for (auto& j : db.get_many(ids)) found.emplace(j.id, std::move(j));
     for (auto& [sink, req] : batch_) {
       if (sink->gone()) continue;
       if (!req.job) {
@@ -352,11 +337,10 @@ class EventHub::Loop {
   }
 
   // Reads the jobs of per-job streams (all of them, or `ids`) and sends what changed.
-  void refresh_jobs(Store& store, const std::vector<JobId>& ids,
-                    const std::unordered_map<JobId, const Entry*>& deleted) {
+  void refresh_jobs(Client& db, const std::vector<JobId>& ids, const std::unordered_map<JobId, const Entry*>& deleted) {
     if (ids.empty()) return;
     std::unordered_map<JobId, Job> found;
-    for (auto& j : store.get_many(ids)) found.emplace(j.id, std::move(j));
+    for (auto& j : db.get_many(ids)) found.emplace(j.id, std::move(j));
     for (const JobId id : ids) {
       auto it = by_job_.find(id);
       if (it == by_job_.end()) continue;
@@ -401,14 +385,14 @@ class EventHub::Loop {
 
   // One notification: per-job streams get the jobs re-read (state) or the progress; queue
   // streams get every entry as it is.
-  void dispatch(Store& store, const std::string& payload) {
+  void dispatch(Client& db, const std::string& payload) {
     const auto entries = parse_entries(payload);
     if (entries.empty()) return;
-    if (!by_job_.empty()) fan_out_to_jobs(store, entries);
+    if (!by_job_.empty()) fan_out_to_jobs(db, entries);
     for (auto& [key, g] : groups_) fan_out_to_group(g, entries);
   }
 
-  void fan_out_to_jobs(Store& store, const std::vector<Entry>& entries) {
+  void fan_out_to_jobs(Client& db, const std::vector<Entry>& entries) {
     std::vector<JobId> ids;
     std::unordered_map<JobId, const Entry*> deleted;
     for (const auto& e : entries) {
@@ -428,7 +412,7 @@ class EventHub::Loop {
       for (auto& sub : it->second)
         if (!sub.ended && !sub.sink->gone()) deliver(sub.sink, {frame}, false);
     }
-    refresh_jobs(store, ids, deleted);
+    refresh_jobs(db, ids, deleted);
   }
 
   void fan_out_to_group(Group& g, const std::vector<Entry>& entries) {
@@ -474,15 +458,15 @@ class EventHub::Loop {
   void wait(bool need_db) {
     const auto timeout = wait_time(need_db);
     if (link_.connected()) {
-      link_.with([&](Store& store) {
-        for (const auto& n : store.wait_notifications(timeout, inbox_.wake_fd))
-          if (n.event == "events") dispatch(store, n.payload);
+      link_.with([&](Client& db) {
+        for (const auto& n : db.wait_notifications(timeout, inbox_.wake_fd.fd()))
+          if (n.event == "events") dispatch(db, n.payload);
       });
     } else {
-      pollfd p{inbox_.wake_fd, POLLIN, 0};
+      pollfd p{inbox_.wake_fd.fd(), POLLIN, 0};
       ::poll(&p, 1, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) + 1);
     }
-    inbox_.drain_wake();
+    inbox_.wake_fd.clear();
   }
 
   // Every stream ends with a final event; new ones are refused; the listener row goes.
@@ -493,7 +477,7 @@ class EventHub::Loop {
     by_job_.clear();
     groups_.clear();
     hub_.streams_.store(0);
-    if (registered_) link_.with([this](Store& store) { store.unregister_event_listener(options_.listener_name); });
+    if (registered_) link_.with([this](Client& db) { db.unregister_event_listener(options_.listener_name); });
   }
 };
 
@@ -505,7 +489,7 @@ EventHub::~EventHub() {
 
 void EventHub::start() {
   if (thread_.joinable()) return;
-  thread_ = std::thread([this] { Loop(*this).run(); });
+  thread_ = std::jthread([this] { Loop(*this).run(); });
 }
 
 void EventHub::subscribe(std::shared_ptr<StreamSink> sink, StreamRequest request) {

@@ -26,7 +26,7 @@
 
 #include "response.hpp"
 #include "taskq/core/job.hpp"
-#include "taskq/store/store.hpp"
+#include "taskq/queue/client.hpp"
 
 namespace taskq::api {
 
@@ -95,7 +95,7 @@ class EventHub {
 
   EventHubOptions options_;
   std::unique_ptr<Inbox> inbox_;
-  std::thread thread_;
+  std::jthread thread_;  // last: joined before the inbox and options go
   std::atomic<int> streams_{0};
   std::atomic<std::int64_t> delivered_{0};
 };

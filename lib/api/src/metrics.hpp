@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "taskq/store/store.hpp"
+#include "taskq/queue/client.hpp"
 
 namespace taskq::api {
 

@@ -339,7 +339,7 @@ Routed readyz_route(const RouteCall& call) {
                            format_duration(pool->acquire_timeout()) + ")"),
         1));
   return run_task([](Client& c) {
-    c.store().require_current_schema();  // not_migrated: 503
+    c.require_current_schema();  // not_migrated: 503
     return json_response(200, json::object{{"status", "ready"}});
   });
 }

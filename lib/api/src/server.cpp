@@ -11,6 +11,7 @@
 
 #include "server_core.hpp"
 #include "session.hpp"
+#include "taskq/core/host.hpp"
 
 namespace taskq::api {
 
@@ -62,9 +63,7 @@ void Server::start() {
   {
     EventHubOptions h;
     h.store = d.o.store;
-    char host[256] = {};
-    ::gethostname(host, sizeof host - 1);
-    h.host = host;
+    h.host = host_name();
     h.pid = static_cast<int>(::getpid());
     h.listener_name = h.host + " " + std::to_string(h.pid) + " " + request_id("");
     d.hub = std::make_unique<EventHub>(std::move(h));

@@ -20,13 +20,9 @@
 #include "routes.hpp"
 #include "stream_limits.hpp"
 #include "taskq/api/server.hpp"
+#include "taskq/core/time.hpp"
 
 namespace taskq::api {
-
-inline std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 struct Core {
   ApiOptions o;
@@ -42,7 +38,7 @@ struct Core {
   Metrics metrics;
   std::unique_ptr<RouteContext> routes;
   std::unique_ptr<EventHub> hub;  // after ioc: stopped and destroyed before it
-  std::vector<std::thread> threads;
+  std::vector<std::jthread> threads;
   std::unique_ptr<boost::asio::steady_timer> heartbeat;
   std::atomic<int> in_flight{0};
   std::atomic<int> open_streams{0};  // event streams whose headers went out and that are not closed

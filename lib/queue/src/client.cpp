@@ -30,7 +30,10 @@ std::unique_ptr<Client> Client::connect(const ClientOptions& options) {
   return std::make_unique<Client>(Store::open(options.store), options.limits);
 }
 
-Client::Client(std::unique_ptr<Store> store, EnqueueLimits limits) : store_(std::move(store)), limits_(limits) {}
+Client::Client(std::unique_ptr<Store> store, EnqueueLimits limits)
+    : owned_(std::move(store)), store_(owned_.get()), limits_(limits) {}
+
+Client::Client(Store& borrowed, EnqueueLimits limits) : store_(&borrowed), limits_(limits) {}
 
 EnqueueResult Client::enqueue(const EnqueueParams& params) {
   validate_enqueue(params, limits_);

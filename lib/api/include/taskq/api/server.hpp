@@ -15,7 +15,7 @@
 #include "taskq/config/config.hpp"
 #include "taskq/core/job.hpp"
 #include "taskq/core/time.hpp"
-#include "taskq/store/store.hpp"
+#include "taskq/queue/client.hpp"
 
 namespace taskq::api {
 

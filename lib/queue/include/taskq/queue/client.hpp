@@ -35,6 +35,9 @@ class Client {
   /// Connects. Throws Error(unavailable) when PostgreSQL cannot be reached.
   static std::unique_ptr<Client> connect(const ClientOptions& options);
   explicit Client(std::unique_ptr<Store> store, EnqueueLimits limits = {});
+  /// A client over a connection someone else owns and keeps open for as long as the client lives
+  /// (ClientLink hands one to each of its calls).
+  Client(Store& borrowed, EnqueueLimits limits);
 
   std::vector<int> migrate() { return store_->migrate(); }
   std::vector<MigrationInfo> migration_status() { return store_->migration_status(); }
@@ -45,6 +48,13 @@ class Client {
   /// Validates every job (an error names the job's position, 1-based, and inserts nothing), then
   /// inserts all of them in one transaction; one result per job, in order.
   std::vector<EnqueueResult> enqueue_batch(const std::vector<EnqueueParams>& jobs);
+  /// Jobs the caller has already checked with validate_enqueue() against this client's limits:
+  /// taskq-apid checks each request as it arrives, then inserts the requests that came in
+  /// together as one group. All in one transaction; one result per job, in order.
+  std::vector<EnqueueResult> enqueue_validated(const std::vector<EnqueueParams>& jobs) {
+    return store_->insert_batch(jobs);
+  }
+  EnqueueResult enqueue_validated(const EnqueueParams& job) { return store_->insert(job); }
   BulkInsertResult enqueue_many(const std::function<bool(EnqueueParams&)>& next);
   /// JSON Lines: one job object per line (see enqueue_params_from_json); blank lines are
   /// skipped. Any bad line aborts the whole batch with "<source>:<line>: <what is wrong>".
@@ -53,6 +63,8 @@ class Client {
   std::optional<Job> get(JobId id) { return store_->get(id); }
   /// Throws Error(not_found).
   Job get_existing(JobId id);
+  /// Several jobs in one statement; ids that do not exist are left out. Order not guaranteed.
+  std::vector<Job> get_many(const std::vector<JobId>& ids) { return store_->get_many(ids); }
   std::vector<Job> list(const JobFilter& filter);
   /// list(), telling whether filter.max_bytes ended the page early.
   JobPage list_page(const JobFilter& filter);
@@ -95,7 +107,6 @@ class Client {
   /// The lease of taskq-schedulerd (who leads, with which term, until when); none before a
   /// scheduler first ran on this schema.
   std::optional<Lease> scheduler_lease() { return store_->lease(scheduler_lease_name); }
-  static constexpr const char* scheduler_lease_name = "scheduler";
 
   /// Periodic schedules as the leading scheduler recorded them.
   std::vector<PeriodicInfo> periodic_schedules() { return store_->list_periodic(); }
@@ -104,12 +115,25 @@ class Client {
   /// Enqueues one job of the schedule now, its fire times untouched. Throws Error(not_found).
   EnqueueResult trigger_periodic(const std::string& name) { return store_->trigger_periodic(name); }
 
-  /// The store underneath. Going away: taskq-apid's grouped enqueues and reads and its event
-  /// listener still use it until they get client-level calls; nothing new may.
-  Store& store() { return *store_; }
+  // Live events (taskq-apid's event streams). See Store::listen and register_event_listener.
+  /// LISTEN to taskq's notification channels on this connection ("events", "insert", ...).
+  void listen(const std::vector<std::string>& events) { store_->listen(events); }
+  /// Notifications that arrived, waiting up to `timeout` for the first; a readable `wake_fd`
+  /// ends the wait early.
+  std::vector<Notification> wait_notifications(Duration timeout, int wake_fd = -1) {
+    return store_->wait_notifications(timeout, wake_fd);
+  }
+  /// Registers or renews an event listener: while it lives (`ttl` past the last renewal), the
+  /// database announces the changes of the jobs and queues in `watch`.
+  void register_event_listener(const std::string& name, const std::string& host, int pid, const EventWatch& watch,
+                               Duration ttl) {
+    store_->register_event_listener(name, host, pid, watch, ttl);
+  }
+  void unregister_event_listener(const std::string& name) { store_->unregister_event_listener(name); }
 
  private:
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<Store> owned_;  // empty for a client over a borrowed connection
+  Store* store_;
   EnqueueLimits limits_;
 };
 

@@ -7,6 +7,10 @@
 
 namespace taskq {
 
+/// The lease taskq-schedulerd's instances compete for (one leads at a time); taskctl and the API
+/// read it by this name.
+inline constexpr const char* scheduler_lease_name = "scheduler";
+
 /// A named leader lease (the scheduler's). `term` grows by one at every change of holder and is
 /// never reused, so an action fenced by (holder, term) cannot succeed after the lease was lost.
 struct Lease {
