@@ -2,8 +2,6 @@
 
 #include <poll.h>
 #include <spdlog/spdlog.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -15,6 +13,7 @@
 #include <thread>
 
 #include "taskq/core/error.hpp"
+#include "taskq/core/fd.hpp"
 #include "taskq/store/db_link.hpp"
 
 namespace taskq::scheduler {
@@ -47,11 +46,7 @@ void validate_config(const Config& config) {
   }
   if (config.scheduler.worker_grace <= config.scheduler.rescue_interval / 2)
     errors.push_back(config.source + ": scheduler.worker_grace: must be longer than half of scheduler.rescue_interval");
-  if (!errors.empty()) {
-    std::string all = errors.front();
-    for (std::size_t i = 1; i < errors.size(); ++i) all += "\n" + errors[i];
-    throw Error(Errc::invalid_input, all);
-  }
+  throw_if_any(errors);
 }
 
 std::optional<Timestamp> latest_tick(const cron::Expression& expr, const std::string& zone, Timestamp after,
@@ -115,10 +110,6 @@ std::string random_suffix() {
   return buf;
 }
 
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch()).count();
-}
-
 struct Schedule {
   PeriodicConfig config;
   cron::Expression expr;
@@ -144,9 +135,9 @@ struct Scheduler::Impl {
 
   std::atomic<std::int64_t> public_term{0};
   std::atomic<std::int64_t> lease_round{0}, work_round{0};
-  int wake_fd = -1;  // wakes the lease thread
+  std::optional<WakeFd> wake;  // wakes the lease thread; from start() to stop()
   std::unique_ptr<DbLink> lease_link, work_link;
-  std::thread lease_thread, work_thread;
+  std::jthread lease_thread, work_thread;
   bool started = false, stopped = false;
   DbClock db_clock;  // under mu: sampled at each term's start and at every lease acquire or renewal
 
@@ -160,21 +151,12 @@ struct Scheduler::Impl {
     db_clock.sample(before, db, after);
   }
 
-  void wake_lease_thread() const {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof one);
-  }
+  void wake_lease_thread() const { wake->notify(); }
 
   void sleep_on_wake(Duration d) const {
-    pollfd p{wake_fd, POLLIN, 0};
+    pollfd p{wake->fd(), POLLIN, 0};
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
     ::poll(&p, 1, static_cast<int>(std::clamp<std::int64_t>(ms, 0, 1000)));
-  }
-
-  void drain_wake() const {
-    std::uint64_t v;
-    while (::read(wake_fd, &v, sizeof v) > 0) {
-    }
   }
 
   // --- Lease thread -----------------------------------------------------------------------------
@@ -282,9 +264,10 @@ struct Scheduler::Impl {
       if (!lease_link->connected())
         wait = std::max<Duration>(std::min(wait, lease_link->retry_in()), std::chrono::milliseconds{20});
       std::vector<Notification> notes;
-      if (!lease_link->connected() || !lease_link->with([&](Store& s) { notes = s.wait_notifications(wait, wake_fd); }))
+      if (!lease_link->connected() ||
+          !lease_link->with([&](Store& s) { notes = s.wait_notifications(wait, wake->fd()); }))
         sleep_on_wake(wait);
-      drain_wake();
+      wake->clear();
       for (const auto& n : notes)
         if (n.event == "leader") next_try = steady::now();  // the leader resigned: try at once
     }
@@ -572,13 +555,11 @@ void Scheduler::start() {
   d.work_link = std::make_unique<DbLink>(d.o.store.schema + " work", d.o.store);
   d.lease_link->connect_or_throw();
   d.work_link->connect_or_throw();
-  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) throw Error(Errc::internal, "eventfd failed");
-  d.wake_fd = fd;
+  d.wake.emplace();
   d.lease_round.store(steady_ns());
   d.work_round.store(steady_ns());
-  d.lease_thread = std::thread([&d] { d.lease_loop(); });
-  d.work_thread = std::thread([&d] { d.work_loop(); });
+  d.lease_thread = std::jthread([&d] { d.lease_loop(); });
+  d.work_thread = std::jthread([&d] { d.work_loop(); });
   d.started = true;
 }
 
@@ -596,8 +577,7 @@ void Scheduler::stop() {
   d.lease_thread.join();  // resigns the lease
   d.work_link.reset();
   d.lease_link.reset();
-  ::close(d.wake_fd);
-  d.wake_fd = -1;
+  d.wake.reset();
 }
 
 }  // namespace taskq::scheduler
