@@ -1,9 +1,6 @@
 #include "taskq/daemon/app.hpp"
 
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
-#include <climits>
 
 namespace taskq::daemon {
 
@@ -36,12 +33,6 @@ Config load_config(const Flags& flags, const std::function<void(const Config&)>&
 
 int exit_code_for_start(const Error& e) {
   return e.code() == Errc::unavailable || e.code() == Errc::not_migrated ? exit_unavailable : exit_internal;
-}
-
-std::string host_name() {
-  char buf[HOST_NAME_MAX + 1] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
 }
 
 }  // namespace taskq::daemon

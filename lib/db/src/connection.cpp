@@ -19,13 +19,21 @@ namespace {
 constexpr std::string_view refused_options = "unsupported startup parameter: options";
 
 // Session settings every taskq connection relies on: timestamps are read back in UTC, ISO form.
-// libpq sends PGTZ and PGDATESTYLE in the startup packet, so this costs no round trip.
-void set_session_environment() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    ::setenv("PGTZ", "UTC", 1);
-    ::setenv("PGDATESTYLE", "ISO", 1);
-  });
+// Set with SET right after connecting. Not through libpq's PGTZ and PGDATESTYLE: they would change
+// the environment of the whole process (an embedding program's, and every child it starts). Not
+// in the startup packet's `options` either: a pooler refuses them or, told to ignore them, drops
+// them silently. PgBouncer tracks TimeZone and DateStyle per client and sets them on each server
+// connection it lends, even in transaction pooling; pqxx sets them again when it reconnects the
+// session; and set last, they win over the URL's `options` and a PGTZ of the user's.
+void set_session_settings(pqxx::connection& conn) {
+  conn.set_variable("TimeZone", "'UTC'");
+  conn.set_variable("DateStyle", "'ISO'");
+}
+
+std::unique_ptr<pqxx::connection> open_session(const std::string& conninfo) {
+  auto conn = std::make_unique<pqxx::connection>(conninfo);
+  set_session_settings(*conn);
+  return conn;
 }
 
 // key=value with the value quoted for libpq ('...' with \ and ' escaped).
@@ -161,21 +169,20 @@ std::string session_conninfo(const DbOptions& o, bool with_options) {
 }
 
 std::unique_ptr<pqxx::connection> connect(const DbOptions& options) {
-  set_session_environment();
   const auto fail = [&](const std::exception& e) {
     const std::string where = options.url.empty() ? "(libpq defaults: PGHOST/PGPORT)" : redact_url(options.url);
     return Error(Errc::unavailable, "cannot connect to PostgreSQL at " + where + ": " + one_line(e.what()) +
                                         " (is it running? set --database-url or TASKQ_DATABASE_URL)");
   };
   try {
-    return std::make_unique<pqxx::connection>(session_conninfo(options));
+    return open_session(session_conninfo(options));
   } catch (const std::exception& e) {
     if (std::string_view(e.what()).find(refused_options) == std::string_view::npos) throw fail(e);
   }
   // A pooler in front of PostgreSQL (PgBouncer) refuses the startup packet's `options`: connect
   // without them, and say once what that costs.
   try {
-    auto conn = std::make_unique<pqxx::connection>(session_conninfo(options, false));
+    auto conn = open_session(session_conninfo(options, false));
     static std::once_flag once;
     std::call_once(once, [] {
       std::fprintf(stderr, "%s\n", std::string(options_refused_warning).c_str());

@@ -109,7 +109,7 @@ struct Executor::Impl {
   std::map<std::string, std::shared_ptr<const KindConfig>> kinds;  // loop thread only
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
-  std::thread thread;
+  std::jthread thread;  // runs io; ended by shutdown() (io.stop(), then join), not by a stop request
   // Live runs by (job id, attempt): a job claimed again while an earlier run of it lives here
   // has two entries until the earlier one is stopped. Loop thread only; `live` mirrors the keys
   // for other threads (Executor::live_runs).
@@ -531,7 +531,7 @@ Executor::~Executor() {
 }
 
 void Executor::start() {
-  impl_->thread = std::thread([this] { impl_->io.run(); });
+  impl_->thread = std::jthread([this] { impl_->io.run(); });
 }
 
 void Executor::submit(std::vector<Job> jobs) {

@@ -9,9 +9,9 @@
 //      which nothing can replace.
 //
 // Invariant: nothing else of the worker's environment reaches a handler. In particular its
-// database settings (PG* variables such as PGPASSWORD, and the PGTZ/PGDATESTYLE the worker sets
-// for its own sessions) and its TASKQ_* variables (TASKQ_DATABASE_URL) are never passed, even
-// when listed in worker.pass_env (the config refuses such a listing; see never_passed_to_handlers).
+// database settings (PG* variables such as PGPASSWORD or PGHOST) and its TASKQ_* variables
+// (TASKQ_DATABASE_URL) are never passed, even when listed in worker.pass_env (the config refuses
+// such a listing; see never_passed_to_handlers).
 // Pure: the worker's environment comes in as a list.
 #include <string>
 #include <string_view>

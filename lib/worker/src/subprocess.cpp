@@ -17,23 +17,6 @@
 
 namespace taskq::worker {
 
-Fd& Fd::operator=(Fd&& o) noexcept {
-  if (this != &o) {
-    reset();
-    fd_ = std::exchange(o.fd_, -1);
-  }
-  return *this;
-}
-
-Fd::~Fd() {
-  reset();
-}
-
-void Fd::reset() noexcept {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 namespace {
 
 struct Pipe {
@@ -152,54 +135,69 @@ void close_inherited(const ChildPlan& plan) {
   child_failed(plan, ChildStep::exec, exec_error);
 }
 
-}  // namespace
+// argv and envp as execve takes them, pointing into strings held here. Built in place and never
+// moved, so the pointers stay valid.
+class ExecStrings {
+ public:
+  explicit ExecStrings(const SpawnOptions& o) : args_(o.argv) {
+    for (auto& a : args_) argv_.push_back(a.data());
+    argv_.push_back(nullptr);
+    for (const auto& [name, value] : o.env) env_.push_back(name + "=" + value);
+    for (auto& e : env_) envp_.push_back(e.data());
+    envp_.push_back(nullptr);
+  }
+  ExecStrings(const ExecStrings&) = delete;
+  ExecStrings& operator=(const ExecStrings&) = delete;
+  [[nodiscard]] char* const* argv() const { return argv_.data(); }
+  [[nodiscard]] char* const* envp() const { return envp_.data(); }
 
-SpawnedProcess spawn_process(const SpawnOptions& options) {
-  if (options.argv.empty() || options.argv.front().empty())
-    throw Error(Errc::invalid_input, "cannot run a job: the command is empty");
+ private:
+  std::vector<std::string> args_, env_;
+  std::vector<char*> argv_, envp_;
+};
 
-  // Everything the child needs is prepared here: after vfork it only makes system calls.
-  std::vector<std::string> arg_store = options.argv;
-  std::vector<char*> argv;
-  for (auto& a : arg_store) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_store;
-  for (const auto& [name, value] : options.env) env_store.push_back(name + "=" + value);
-  std::vector<char*> envp;
-  for (auto& e : env_store) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> paths = candidates(options);
-  const char* cwd = options.working_dir ? options.working_dir->c_str() : nullptr;
-
+std::vector<Limit> limits_of(const ResourceLimits& r) {
   std::vector<Limit> limits;
-  if (options.limits.memory_bytes)
-    limits.push_back({RLIMIT_AS, {*options.limits.memory_bytes, *options.limits.memory_bytes}});
-  if (options.limits.cpu_seconds)
-    limits.push_back({RLIMIT_CPU, {*options.limits.cpu_seconds, *options.limits.cpu_seconds}});
-  if (options.limits.open_files)
-    limits.push_back({RLIMIT_NOFILE, {*options.limits.open_files, *options.limits.open_files}});
+  if (r.memory_bytes) limits.push_back({RLIMIT_AS, {*r.memory_bytes, *r.memory_bytes}});
+  if (r.cpu_seconds) limits.push_back({RLIMIT_CPU, {*r.cpu_seconds, *r.cpu_seconds}});
+  if (r.open_files) limits.push_back({RLIMIT_NOFILE, {*r.open_files, *r.open_files}});
+  return limits;
+}
 
-  Pipe in = make_pipe(), out = make_pipe(), err = make_pipe(), side = make_pipe();
-  // The child's ends are moved to fds 0-3 below. Lift them above 3 first so that no dup2 can
-  // overwrite an end still to be moved (pipe fds may themselves be 0-3 in odd parents).
-  auto lift = [](Fd& fd) {
-    const int high = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 10);
-    if (high < 0) throw Error(Errc::internal, std::string("fcntl F_DUPFD: ") + std::strerror(errno));
-    fd = Fd(high);
-  };
-  lift(in.read);
-  lift(out.write);
-  lift(err.write);
-  lift(side.write);
-  const int child_fds[4] = {in.read.get(), out.write.get(), err.write.get(), side.write.get()};
+// Moves `fd` to a number of at least 10 (close-on-exec).
+void lift(Fd& fd) {
+  const int high = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 10);
+  if (high < 0) throw Error(Errc::internal, std::string("fcntl F_DUPFD: ") + std::strerror(errno));
+  fd = Fd(high);
+}
 
+// The child's stdin, stdout, stderr and fd 3, each a pipe.
+struct ChildPipes {
+  Pipe in, out, err, side;
+};
+
+ChildPipes make_child_pipes() {
+  ChildPipes p{make_pipe(), make_pipe(), make_pipe(), make_pipe()};
+  // The child's ends are moved to fds 0-3 by run_child. Lift them above 3 first so that no dup2
+  // can overwrite an end still to be moved (pipe fds may themselves be 0-3 in odd parents).
+  lift(p.in.read);
+  lift(p.out.write);
+  lift(p.err.write);
+  lift(p.side.write);
+  return p;
+}
+
+// RLIMIT_NOFILE, where closing fds one by one stops when close_range is missing.
+int max_open_fds() {
   rlimit nofile{};
   int max_fd = 1 << 20;
   if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
     max_fd = static_cast<int>(std::min<rlim_t>(nofile.rlim_cur, static_cast<rlim_t>(INT_MAX)));
+  return max_fd;
+}
 
-  ChildReport report;
-  const ChildPlan plan{argv.data(), envp.data(), &paths, cwd, &limits, child_fds, max_fd, &report, ::getpid()};
+// vfork, the child running `plan`. Returns once the child has exec'd or exited.
+pid_t start_child(const ChildPlan& plan) {
   sigset_t all, old;
   sigfillset(&all);
   // No signal handler of the parent may run in the child while it shares the parent's memory.
@@ -209,29 +207,31 @@ SpawnedProcess spawn_process(const SpawnOptions& options) {
   const int fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) throw Error(Errc::internal, std::string("cannot start a process: ") + std::strerror(fork_errno));
+  return pid;
+}
 
-  // vfork returns once the child has exec'd or exited: its report is complete.
-  if (report.step != 0) {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    const std::string what = std::strerror(report.error);
-    const std::string prog = options.argv.front();
-    switch (static_cast<ChildStep>(report.step)) {
-      case ChildStep::chdir:
-        throw Error(Errc::invalid_input,
-                    "cannot run " + prog + ": working directory " + options.working_dir.value_or("") + ": " + what);
-      case ChildStep::rlimit:
-        throw Error(Errc::invalid_input, "cannot run " + prog + ": cannot set its resource limits: " + what);
-      case ChildStep::exec:
-        throw Error(Errc::invalid_input, "cannot run " + prog + ": " + what);
-      default:
-        throw Error(Errc::internal, "cannot run " + prog + ": " + what);
-    }
+// The child failed before exec: reaps it and throws what its report says.
+[[noreturn]] void throw_child_failure(pid_t pid, const ChildReport& report, const SpawnOptions& options) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  const std::string what = std::strerror(report.error);
+  const std::string prog = options.argv.front();
+  switch (static_cast<ChildStep>(report.step)) {
+    case ChildStep::chdir:
+      throw Error(Errc::invalid_input,
+                  "cannot run " + prog + ": working directory " + options.working_dir.value_or("") + ": " + what);
+    case ChildStep::rlimit:
+      throw Error(Errc::invalid_input, "cannot run " + prog + ": cannot set its resource limits: " + what);
+    case ChildStep::exec:
+      throw Error(Errc::invalid_input, "cannot run " + prog + ": " + what);
+    default:
+      throw Error(Errc::internal, "cannot run " + prog + ": " + what);
+  }
+}
 
-  SpawnedProcess p;
-  p.pid = pid;
+// A pidfd for the started child; without one the child is killed and reaped.
+Fd open_pidfd(pid_t pid) {
   // The raw system call: glibc 2.36 declares pidfd_open without C linkage for C++.
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
@@ -241,11 +241,44 @@ SpawnedProcess spawn_process(const SpawnOptions& options) {
     ::waitpid(pid, &status, 0);
     throw Error(Errc::internal, std::string("pidfd_open: ") + std::strerror(e));
   }
-  p.pidfd = Fd(pidfd);  // pidfds are close-on-exec
-  p.stdin_w = std::move(in.write);
-  p.stdout_r = std::move(out.read);
-  p.stderr_r = std::move(err.read);
-  p.side_r = std::move(side.read);
+  return Fd(pidfd);  // pidfds are close-on-exec
+}
+
+}  // namespace
+
+SpawnedProcess spawn_process(const SpawnOptions& options) {
+  if (options.argv.empty() || options.argv.front().empty())
+    throw Error(Errc::invalid_input, "cannot run a job: the command is empty");
+
+  // Everything the child needs is prepared here: after vfork it only makes system calls.
+  const ExecStrings strings(options);
+  const std::vector<std::string> paths = candidates(options);
+  const char* cwd = options.working_dir ? options.working_dir->c_str() : nullptr;
+  const std::vector<Limit> limits = limits_of(options.limits);
+  ChildPipes pipes = make_child_pipes();
+  const int child_fds[4] = {pipes.in.read.get(), pipes.out.write.get(), pipes.err.write.get(), pipes.side.write.get()};
+
+  ChildReport report;
+  const ChildPlan plan{.argv = strings.argv(),
+                       .envp = strings.envp(),
+                       .paths = &paths,
+                       .cwd = cwd,
+                       .limits = &limits,
+                       .child_fds = child_fds,
+                       .max_fd = max_open_fds(),
+                       .report = &report,
+                       .parent = ::getpid()};
+  const pid_t pid = start_child(plan);
+  // vfork returns once the child has exec'd or exited: its report is complete.
+  if (report.step != 0) throw_child_failure(pid, report, options);
+
+  SpawnedProcess p;
+  p.pid = pid;
+  p.pidfd = open_pidfd(pid);
+  p.stdin_w = std::move(pipes.in.write);
+  p.stdout_r = std::move(pipes.out.read);
+  p.stderr_r = std::move(pipes.err.read);
+  p.side_r = std::move(pipes.side.read);
   for (const Fd* fd : {&p.pidfd, &p.stdin_w, &p.stdout_r, &p.stderr_r, &p.side_r}) set_nonblocking(fd->get());
   return p;
 }

@@ -12,27 +12,9 @@
 #include <vector>
 
 #include "taskq/config/config.hpp"
+#include "taskq/core/fd.hpp"
 
 namespace taskq::worker {
-
-/// A file descriptor owned by value: closed on destruction, move-only.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) noexcept : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd();
-  [[nodiscard]] int get() const noexcept { return fd_; }
-  [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
-  void reset() noexcept;
-  explicit operator bool() const noexcept { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
 
 struct SpawnOptions {
   std::vector<std::string> argv;                         // argv[0] is a path (absolute or relative to cwd)

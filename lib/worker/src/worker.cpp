@@ -1,7 +1,6 @@
 #include "taskq/worker/worker.hpp"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -15,8 +14,10 @@
 
 #include "completer.hpp"
 #include "executor.hpp"
-#include "subprocess.hpp"
 #include "taskq/core/error.hpp"
+#include "taskq/core/fd.hpp"
+#include "taskq/core/host.hpp"
+#include "taskq/core/time.hpp"
 #include "taskq/store/db_link.hpp"
 
 namespace taskq {
@@ -43,12 +44,6 @@ struct QueueSlots {
   std::atomic<bool> has_work{true};  // worth a claim: notified, polled, or the last claim was full
 };
 
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
-}
-
 using Steady = std::chrono::steady_clock;
 
 }  // namespace
@@ -64,12 +59,12 @@ struct Worker::Impl {
   std::unique_ptr<Executor> executor;
   std::unique_ptr<DbLink> fetch_link, listen_link;
   std::jthread fetcher, listener;
-  worker::Fd wake_fd;  // eventfd: ends the listener's wait at stop
+  WakeFd wake_fd;  // ends the listener's wait at stop
 
   // The fetcher waits on its own connection's socket (it LISTENs for inserts itself, so a new job
   // reaches the claim without a hop between threads) and on this eventfd, which other threads
   // write when it waits and they freed a slot, wrote a retry due soon, or stop the worker.
-  worker::Fd fetch_wake_fd;
+  WakeFd fetch_wake_fd;
   std::atomic<bool> wake{false};
   std::atomic<bool> fetcher_waiting{false};
   std::mutex wake_mu;  // guards dues
@@ -95,16 +90,9 @@ struct Worker::Impl {
   // Last time each loop went round (steady clock, ns), for the systemd watchdog.
   std::atomic<std::int64_t> fetcher_tick{0}, listener_tick{0};
 
-  static std::int64_t steady_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Steady::now().time_since_epoch()).count();
-  }
-
   void wake_fetcher() {
     wake.store(true);
-    if (fetcher_waiting.exchange(false)) {
-      const std::uint64_t one = 1;
-      (void)::write(fetch_wake_fd.get(), &one, sizeof one);
-    }
+    if (fetcher_waiting.exchange(false)) fetch_wake_fd.notify();
   }
 
   std::vector<std::string> queue_names() const {
@@ -156,8 +144,7 @@ struct Worker::Impl {
       spdlog::warn("worker {}: {} of {} outcome(s) were refused: their jobs are no longer running here on that attempt",
                    worker_id, written.size() - applied, written.size());
       recheck_owned.store(true);
-      const std::uint64_t one = 1;
-      (void)::write(wake_fd.get(), &one, sizeof one);
+      wake_fd.notify();
     }
     std::vector<Timestamp> due_at;
     {
@@ -243,19 +230,17 @@ struct Worker::Impl {
       if (timeout > Duration{}) {
         std::vector<Notification> got;
         if (fetch_link->connected()) {
-          if (fetch_link->with([&](Store& s) { got = s.wait_notifications(timeout, fetch_wake_fd.get()); }))
+          if (fetch_link->with([&](Store& s) { got = s.wait_notifications(timeout, fetch_wake_fd.fd()); }))
             for (const auto& n : got) on_notification(n);
         } else {
-          pollfd p{fetch_wake_fd.get(), POLLIN, 0};
+          pollfd p{fetch_wake_fd.fd(), POLLIN, 0};
           ::poll(&p, 1, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) + 1);
         }
       }
     }
     fetcher_waiting.store(false);
     wake.store(false);
-    std::uint64_t drained = 0;
-    while (::read(fetch_wake_fd.get(), &drained, sizeof drained) > 0) {
-    }
+    fetch_wake_fd.clear();
   }
 
   // After a reconnect: a claim whose reply was lost left jobs running under this worker that no
@@ -343,14 +328,14 @@ struct Worker::Impl {
       if (recheck_owned.load()) continue;
       if (listen_link->connected() || listen_link->retry_in() == Duration{}) {
         std::vector<Notification> got;
-        if (listen_link->with([&](Store& s) { got = s.wait_notifications(timeout, wake_fd.get()); })) {
+        if (listen_link->with([&](Store& s) { got = s.wait_notifications(timeout, wake_fd.fd()); })) {
           for (const auto& n : got) on_notification(n);
           drain_wake_fd();
           continue;
         }
       }
       // Disconnected: wait for the reconnect backoff (or the stop request).
-      pollfd p{wake_fd.get(), POLLIN, 0};
+      pollfd p{wake_fd.fd(), POLLIN, 0};
       const auto wait = std::min(timeout, std::max(listen_link->retry_in(), Duration{std::chrono::milliseconds{10}}));
       ::poll(&p, 1, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()) + 1);
       drain_wake_fd();
@@ -359,11 +344,7 @@ struct Worker::Impl {
 
   // The listener's eventfd is written after a refused outcome, and at stop (after the stop
   // request, which the loop sees before it waits again).
-  void drain_wake_fd() {
-    std::uint64_t drained = 0;
-    while (::read(wake_fd.get(), &drained, sizeof drained) > 0) {
-    }
-  }
+  void drain_wake_fd() { wake_fd.clear(); }
 };
 
 Worker::Worker(WorkerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -399,13 +380,6 @@ void Worker::start() {
     d.by_name[name] = q.get();
     d.queues.push_back(std::move(q));
   }
-  const int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (efd < 0) throw Error(Errc::internal, "eventfd failed");
-  d.wake_fd = worker::Fd(efd);
-  const int fetch_efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fetch_efd < 0) throw Error(Errc::internal, "eventfd failed");
-  d.fetch_wake_fd = worker::Fd(fetch_efd);
-
   {
     StoreOptions reg = d.options.store;
     reg.application_name = "taskq-workerd";
@@ -487,8 +461,7 @@ void Worker::stop(Duration wait) {
   }
   // 4. Write every outcome, then leave.
   d.listener.request_stop();
-  const std::uint64_t one = 1;
-  (void)::write(d.wake_fd.get(), &one, sizeof one);
+  d.wake_fd.notify();
   d.listener.join();
   const std::size_t left = d.completer->stop(std::chrono::seconds{10});
   d.executor->shutdown();
@@ -521,7 +494,7 @@ std::int64_t Worker::worker_id() const {
 bool Worker::healthy(Duration stall) const {
   const auto& d = *impl_;
   if (!d.started || d.stopped) return d.started;
-  const auto now = Impl::steady_ns();
+  const auto now = steady_ns();
   const auto limit = std::chrono::duration_cast<std::chrono::nanoseconds>(stall).count();
   return now - d.fetcher_tick.load() < limit && now - d.listener_tick.load() < limit;
 }

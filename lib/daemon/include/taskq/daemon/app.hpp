@@ -44,7 +44,4 @@ std::optional<std::string> config_file_warning(const Config& config);
 /// not migrated, 70 otherwise.
 int exit_code_for_start(const Error& e);
 
-/// This host's name (gethostname), or "unknown".
-std::string host_name();
-
 }  // namespace taskq::daemon

@@ -1,9 +1,10 @@
 #pragma once
-// PostgreSQL connections for taskq (libpqxx). Owns: how a connection is opened (session time zone
-// UTC, ISO dates, application name, connect timeout, and the session's limits: statement, lock
-// and idle-in-transaction timeouts, TCP keepalives and tcp_user_timeout, all in the startup
-// packet), schema-qualified SQL text, and the mapping of database errors to taskq::Error
-// categories (is_transient() in core reads them). Only db/ and store/ include pqxx.
+// PostgreSQL connections for taskq (libpqxx). Owns: how a connection is opened (application name,
+// connect timeout, and the session's limits: statement, lock and idle-in-transaction timeouts, TCP
+// keepalives and tcp_user_timeout, all in the startup packet; then session time zone UTC and ISO
+// dates, set right after connecting, never in the process environment), schema-qualified SQL text,
+// and the mapping of database errors to taskq::Error categories (is_transient() in core reads
+// them). Only db/ and store/ include pqxx.
 #include <memory>
 #include <pqxx/connection>
 #include <string>
@@ -38,9 +39,11 @@ inline constexpr std::string_view options_refused_warning =
     "connected without it, so database.statement_timeout, lock_timeout and idle_in_transaction_timeout "
     "do not apply: set them on the role instead (ALTER ROLE ... SET lock_timeout = '2s', ...)";
 
-/// Opens a connection. When the server (a pooler such as PgBouncer) refuses the startup packet's
-/// `options`, connects again without them and writes options_refused_warning to stderr once.
-/// Throws Error(unavailable) saying which server could not be reached and why.
+/// Opens a connection, then sets TimeZone to UTC and DateStyle to ISO in the session (SET, which
+/// poolers track and pqxx repeats if it reconnects), so timestamps read back exactly. When the
+/// server (a pooler such as PgBouncer) refuses the startup packet's `options`, connects again
+/// without them and writes options_refused_warning to stderr once. Throws Error(unavailable)
+/// saying which server could not be reached and why.
 std::unique_ptr<pqxx::connection> connect(const DbOptions& options);
 
 /// "name" with embedded quotes doubled.
