@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "taskq/core/host.hpp"
 #include "taskq/daemon/run.hpp"
 #include "taskq/scheduler/scheduler.hpp"
 

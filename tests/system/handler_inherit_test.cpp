@@ -116,8 +116,8 @@ TEST_CASE("workerd: an exec handler gets fds 0-3 and a minimal environment, neve
   CHECK_FALSE(contains(handler_env, "NOT_LISTED"));
   CHECK_FALSE(contains(handler_env, "worker-secret"));
   CHECK_FALSE(contains(handler_env, db.url()));
-  // Nothing of the worker's database settings, including the PGTZ and PGDATESTYLE it sets for its
-  // own sessions once it runs.
+  // Nothing of the worker's database settings: no PG* variable at all (its sessions' time zone and
+  // date style are set on each connection, never in the process environment).
   for (const auto& line : lines_of(handler_env)) {
     CHECK(line.rfind("PG", 0) != 0);
     CHECK((line.rfind("TASKQ_", 0) != 0 || line.rfind("TASKQ_JOB_", 0) == 0));

@@ -18,7 +18,6 @@
 
 #include "taskq/config/config.hpp"
 #include "taskq/core/error.hpp"
-#include "taskq/core/host.hpp"  // for the mains: host_name()
 #include "taskq/core/time.hpp"
 #include "taskq/daemon/app.hpp"
 #include "taskq/daemon/describe.hpp"       // for the mains: the summaries of their configs
