@@ -303,7 +303,7 @@ Routed queue_change_route(const RouteCall& call, bool pause) {
   out.may_lock = true;
   out.task = [q = queue, pause](Client& c) {
     const auto changes = pause ? c.pause({q}) : c.resume({q});
-    return json_response(200, json::object{{"queue", q}, {"paused", pause}, {"changed", changes.at(0).changed}});
+    return json_response(200, queue_change_json(changes.at(0), pause));
   };
   return out;
 }
@@ -339,7 +339,7 @@ Routed readyz_route(const RouteCall& call) {
                            format_duration(pool->acquire_timeout()) + ")"),
         1));
   return run_task([](Client& c) {
-    c.store().require_current_schema();  // not_migrated: 503
+    c.require_current_schema();  // not_migrated: 503
     return json_response(200, json::object{{"status", "ready"}});
   });
 }
