@@ -385,6 +385,16 @@ Routed workers_route(const RouteCall& call) {
   });
 }
 
+Response scheduler_answer(Client& c) {
+  return json_response(200, lease_json(c.scheduler_lease()));
+}
+
+Response periodic_answer(Client& c) {
+  json::array arr;
+  for (const auto& p : c.periodic_schedules()) arr.push_back(periodic_json(p));
+  return json_response(200, json::object{{"periodic", std::move(arr)}});
+}
+
 // A GET route whose answer is read from the database as it is.
 std::function<Routed(const RouteCall&)> read_only(Response (*read)(Client&)) {
   return [read](const RouteCall&) { return run_task(read); };
@@ -429,6 +439,8 @@ std::vector<RouteEntry> make_table() {
   t.push_back(entry("GET", "/v1/events", Access::read, events_route, no_head));
   t.push_back(entry("GET", "/v1/stats", Access::read, read_only(stats_answer)));
   t.push_back(entry("GET", "/v1/workers", Access::read, workers_route));
+  t.push_back(entry("GET", "/v1/scheduler", Access::read, read_only(scheduler_answer)));
+  t.push_back(entry("GET", "/v1/periodic", Access::read, read_only(periodic_answer)));
   return t;
 }
 
