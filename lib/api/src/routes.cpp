@@ -303,7 +303,7 @@ Routed queue_change_route(const RouteCall& call, bool pause) {
   out.may_lock = true;
   out.task = [q = queue, pause](Client& c) {
     const auto changes = pause ? c.pause({q}) : c.resume({q});
-    return json_response(200, json::object{{"queue", q}, {"paused", pause}, {"changed", changes.at(0).changed}});
+    return json_response(200, queue_change_json(changes.at(0), pause));
   };
   return out;
 }
@@ -376,24 +376,23 @@ Response stats_answer(Client& c) {
   return json_response(200, json::object{{"totals", std::move(totals)}, {"queues", std::move(queues)}});
 }
 
-Response workers_answer(Client& c) {
+// GET /v1/workers: each worker as taskctl -o json workers shows it, "dead" past the grace.
+Routed workers_route(const RouteCall& call) {
+  return run_task([grace = call.ctx.worker_grace](Client& c) {
+    json::array arr;
+    for (const auto& w : c.workers()) arr.push_back(worker_json(w, grace));
+    return json_response(200, json::object{{"workers", std::move(arr)}});
+  });
+}
+
+Response scheduler_answer(Client& c) {
+  return json_response(200, lease_json(c.scheduler_lease()));
+}
+
+Response periodic_answer(Client& c) {
   json::array arr;
-  for (const auto& w : c.workers()) {
-    json::array queues;
-    for (const auto& q : w.queues) queues.emplace_back(q);
-    arr.push_back(json::object{
-        {"id", w.id},
-        {"host", w.host},
-        {"pid", w.pid},
-        {"queues", std::move(queues)},
-        {"concurrency", w.concurrency},
-        {"running", w.running},
-        {"version", w.version},
-        {"started_at", format_rfc3339(w.started_at)},
-        {"heartbeat_at", format_rfc3339(w.heartbeat_at)},
-        {"heartbeat_age_ms", std::chrono::duration_cast<std::chrono::milliseconds>(w.heartbeat_age).count()}});
-  }
-  return json_response(200, json::object{{"workers", std::move(arr)}});
+  for (const auto& p : c.periodic_schedules()) arr.push_back(periodic_json(p));
+  return json_response(200, json::object{{"periodic", std::move(arr)}});
 }
 
 // A GET route whose answer is read from the database as it is.
@@ -439,7 +438,9 @@ std::vector<RouteEntry> make_table() {
                     [](const RouteCall& call) { return queue_change_route(call, false); }));
   t.push_back(entry("GET", "/v1/events", Access::read, events_route, no_head));
   t.push_back(entry("GET", "/v1/stats", Access::read, read_only(stats_answer)));
-  t.push_back(entry("GET", "/v1/workers", Access::read, read_only(workers_answer)));
+  t.push_back(entry("GET", "/v1/workers", Access::read, workers_route));
+  t.push_back(entry("GET", "/v1/scheduler", Access::read, read_only(scheduler_answer)));
+  t.push_back(entry("GET", "/v1/periodic", Access::read, read_only(periodic_answer)));
   return t;
 }
 

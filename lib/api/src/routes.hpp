@@ -13,7 +13,9 @@
 #include "events.hpp"
 #include "metrics.hpp"
 #include "response.hpp"
+#include "taskq/config/config.hpp"
 #include "taskq/core/job.hpp"
+#include "taskq/core/time.hpp"
 
 namespace taskq::api {
 
@@ -52,6 +54,9 @@ struct RouteContext {
   bool metrics_auth = false;
   const EventHub* events = nullptr;
   const DbPool* pool = nullptr;  // /readyz reports a stuck pool
+  // GET /v1/workers calls a worker "dead" once its heartbeat is older than this: the config's
+  // scheduler.worker_grace (after which taskq-schedulerd rescues its jobs), whose default it has.
+  Duration worker_grace = SchedulerConfig{}.worker_grace;
 };
 
 /// Decides a request from route_table(): 400 (malformed path), 404, 405, 401, 403, then the
