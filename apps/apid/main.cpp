@@ -12,12 +12,11 @@ using namespace taskq::daemon;
 
 static void server(const Config& config, Service& svc) {
   if (const auto warning = api::open_files_warning(api::raise_open_files())) spdlog::warn("{}", *warning);
-  api::ApiOptions options;
-  options.store = store_options(config, Program::apid);
-  options.config = config.api;
-  options.limits.max_args_bytes = config.jobs.max_args_bytes;
-  options.version = TASKQ_VERSION;
-  const auto s = std::make_shared<api::Server>(options);
+  const auto s = std::make_shared<api::Server>(api::ApiOptions{.store = store_options(config, Program::apid),
+                                                               .config = config.api,
+                                                               .limits = {.max_args_bytes = config.jobs.max_args_bytes},
+                                                               .version = TASKQ_VERSION,
+                                                               .worker_grace = config.scheduler.worker_grace});
   svc.start = [s, https = config.api.tls.has_value(), open = config.api.tokens.empty()] {
     s->start();
     for (const auto& e : s->endpoints()) spdlog::info("listening on {}://{}", https ? "https" : "http", e);

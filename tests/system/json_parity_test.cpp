@@ -205,6 +205,16 @@ TEST_CASE("parity: workers, live and dead with their running jobs, are the same 
   check_same_list(both, 2, "heartbeat_age_ms");
 }
 
+TEST_CASE("parity: GET /v1/workers calls a worker dead after apid's scheduler.worker_grace", "[parity][apid][cli]") {
+  TestSchema db;
+  const auto id = db.open()->register_worker({"web-1", 4242, {"default"}, 1, ""});
+  db.exec("UPDATE workers SET heartbeat_at = now() - interval '5 minutes' WHERE id = " + id_text(id));
+  Apid api(db, "[scheduler]\nworker_grace = \"1h\"\n");
+  const auto both = read_both(db, api, {"workers", "--grace", "1h"}, "/v1/workers", "workers");
+  CHECK(both.api.as_array().at(0).at("status").as_string() == "live");  // dead under the default 30s
+  check_same_list(both, 1, "heartbeat_age_ms");
+}
+
 TEST_CASE("parity: the scheduler's lease and the periodic schedules are the same in taskctl -o json and the API",
           "[parity][apid][cli][schedulerd]") {
   TestSchema db;

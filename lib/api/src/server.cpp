@@ -73,6 +73,7 @@ void Server::start() {
   d.routes = std::make_unique<RouteContext>(
       RouteContext{*d.auth, d.o.limits, d.metrics, d.in_flight, d.o.version, d.o.config.metrics_auth, d.hub.get()});
   d.routes->pool = d.pool.get();
+  d.routes->worker_grace = d.o.worker_grace;
   d.pool->check_connect();
   tcp::resolver resolver(d.ioc);
   for (const auto& address : d.o.config.listen) {

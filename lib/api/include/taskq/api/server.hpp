@@ -24,6 +24,9 @@ struct ApiOptions {
   ApiConfig config;
   EnqueueLimits limits;
   std::string version;
+  // GET /v1/workers calls a worker "dead" once its heartbeat is older than this
+  // (scheduler.worker_grace, as taskq-schedulerd's rescue does).
+  Duration worker_grace = SchedulerConfig{}.worker_grace;
 };
 
 class Server {
