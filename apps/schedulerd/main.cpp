@@ -11,13 +11,12 @@ using namespace taskq;
 using namespace taskq::daemon;
 
 static void leader_or_standby(const Config& config, Service& svc) {
-  scheduler::SchedulerOptions options;
-  options.store = store_options(config, Program::schedulerd);
-  options.config = config.scheduler;
-  options.limits.max_args_bytes = config.jobs.max_args_bytes;
-  options.host = host_name();
-  options.pid = static_cast<int>(::getpid());
-  const auto s = std::make_shared<scheduler::Scheduler>(options);
+  const auto s = std::make_shared<scheduler::Scheduler>(
+      scheduler::SchedulerOptions{.store = store_options(config, Program::schedulerd),
+                                  .config = config.scheduler,
+                                  .limits = {.max_args_bytes = config.jobs.max_args_bytes},
+                                  .host = host_name(),
+                                  .pid = static_cast<int>(::getpid())});
   svc.start = [s, d = describe_scheduler(config)] {
     s->start();
     spdlog::info("started as {}: {}", s->holder(), d);
