@@ -288,10 +288,10 @@ int cmd_drain(const Args& a) {
 // ---------------------------------------------------------------------------------------------
 
 int cmd_enqueue(const Args& a) {
-  taskq::ClientOptions options;
+  taskq::queue::ClientOptions options;
   options.store = store_options(a);
   const std::string path = a.get("file");
-  auto client = taskq::Client::connect(options);
+  auto client = taskq::queue::Client::connect(options);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open " + path);
   const auto t0 = Clock::now();
@@ -338,7 +338,7 @@ int cmd_parse(const Args& a) {
 }
 
 int cmd_single(const Args& a) {
-  taskq::ClientOptions options;
+  taskq::queue::ClientOptions options;
   options.store = store_options(a);
   const long runs = a.get_int("runs", 200);
   const long warmup = a.get_int("warmup", 5);
@@ -348,7 +348,7 @@ int cmd_single(const Args& a) {
   params.args = "{}";
   for (long i = 0; i < warmup + runs; ++i) {
     const auto t0 = Clock::now();
-    auto client = taskq::Client::connect(options);
+    auto client = taskq::queue::Client::connect(options);
     const auto t1 = Clock::now();
     const auto r = client->enqueue(params);
     const auto t2 = Clock::now();

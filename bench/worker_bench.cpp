@@ -143,7 +143,7 @@ int cmd_peer(const Args& a) {
   const long long lat_rate = a.num("lat-rate", 50);
   const int concurrency = static_cast<int>(a.num("concurrency", 1000));
   fresh_schema(opts, a.get("events", "idle"), a.get("counts", "on"));
-  taskq::Client client(taskq::Store::open(opts));
+  taskq::queue::Client client(taskq::Store::open(opts));
 
   // 1. enqueue
   std::cerr << "peer: enqueue " << n << " noop jobs\n";
@@ -245,7 +245,7 @@ int cmd_exec(const Args& a) {
   const long long n = a.num("n", 5000);
   const int concurrency = static_cast<int>(a.num("concurrency", 32));
   fresh_schema(opts);
-  taskq::Client client(taskq::Store::open(opts));
+  taskq::queue::Client client(taskq::Store::open(opts));
   long long i = 0;
   client.enqueue_many([&](taskq::EnqueueParams& p) {
     if (i++ >= n) return false;
@@ -287,7 +287,7 @@ int main(int argc, char** argv) {
   const std::string cmd = argv[1];
   try {
     const Args a = parse_args(argc, argv);
-    taskq::setup_logging({"warn", "text"}, "taskq_worker_bench");  // stderr; stdout is the result
+    taskq::log::setup_logging({"warn", "text"}, "taskq_worker_bench");  // stderr; stdout is the result
     if (cmd == "peer") return cmd_peer(a);
     if (cmd == "exec") return cmd_exec(a);
     std::cerr << "taskq_worker_bench: unknown command " << cmd << '\n';

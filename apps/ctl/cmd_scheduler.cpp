@@ -11,6 +11,9 @@
 #include "taskq/core/printable.hpp"
 #include "taskq/queue/json_shapes.hpp"
 
+using taskq::queue::lease_json;
+using taskq::queue::periodic_json;
+
 namespace taskq::ctl {
 namespace {}  // namespace
 

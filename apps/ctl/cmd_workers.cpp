@@ -7,6 +7,9 @@
 #include "taskq/core/error.hpp"
 #include "taskq/queue/json_shapes.hpp"
 
+using taskq::queue::change_json;
+using taskq::queue::worker_json;
+
 namespace taskq::ctl {
 namespace {
 

@@ -5,6 +5,9 @@
 
 #include "taskq/core/error.hpp"
 
+using taskq::queue::Client;
+using taskq::queue::ClientOptions;
+
 namespace taskq::ctl {
 
 int exit_code_for(Errc code) {

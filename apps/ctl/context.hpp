@@ -42,14 +42,14 @@ class Context {
   std::function<int()> action;  // set by the chosen subcommand
 
   [[nodiscard]] const Config& config();
-  Client& client();
+  queue::Client& client();
   [[nodiscard]] OutputFormat output() const;
   /// A message for the operator on stderr, unless -q.
   void note(const std::string& message) const;
 
  private:
   std::optional<Config> config_;
-  std::unique_ptr<Client> client_;
+  std::unique_ptr<queue::Client> client_;
 };
 
 // One registration function per command file.

@@ -10,6 +10,8 @@
 #include "taskq/queue/client.hpp"
 #include "test_db.hpp"
 
+using taskq::queue::Client;
+
 using namespace taskq;
 using taskq::test::TestSchema;
 

@@ -12,6 +12,8 @@
 #include "taskq/worker/worker.hpp"
 #include "test_db.hpp"
 
+using taskq::queue::Client;
+
 using namespace taskq;
 using namespace std::chrono_literals;
 using taskq::test::TestSchema;

@@ -6,6 +6,9 @@
 #include <chrono>
 #include <map>
 
+using taskq::queue::Client;
+using taskq::queue::ClientOptions;
+
 namespace taskq::api {
 
 DbPool::DbPool(ClientOptions options, int size, Duration acquire_timeout, EnqueueAnswer answer, GetAnswer get_answer)

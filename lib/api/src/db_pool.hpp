@@ -27,14 +27,14 @@ namespace taskq::api {
 
 class DbPool {
  public:
-  using Task = std::function<Response(Client&)>;
+  using Task = std::function<Response(queue::Client&)>;
   using Done = std::function<void(Response)>;
   using EnqueueAnswer = std::function<Response(const EnqueueResult&)>;
   using GetAnswer = std::function<Response(JobId, const Job*)>;
 
   /// `answer` turns an enqueue's result into its response, `get_answer` a job (or none) into
   /// the response to GET /v1/jobs/{id}.
-  DbPool(ClientOptions options, int size, Duration acquire_timeout, EnqueueAnswer answer, GetAnswer get_answer);
+  DbPool(queue::ClientOptions options, int size, Duration acquire_timeout, EnqueueAnswer answer, GetAnswer get_answer);
   ~DbPool();
   DbPool(const DbPool&) = delete;
   DbPool& operator=(const DbPool&) = delete;
@@ -94,8 +94,8 @@ class DbPool {
   // One pool thread's connection: reopened on the next work after a loss, with backoff.
   struct Connection {
     int index = 0;
-    ClientOptions options;  // named "... db<index>" in pg_stat_activity
-    std::unique_ptr<Client> client;
+    queue::ClientOptions options;  // named "... db<index>" in pg_stat_activity
+    std::unique_ptr<queue::Client> client;
     std::chrono::milliseconds backoff{0};
     Clock::time_point next_attempt = Clock::now();
     bool down_logged = false;
@@ -115,7 +115,7 @@ class DbPool {
   void run_reads(Connection& conn, std::vector<GetItem>& reads);
   void run_enqueues(Connection& conn, std::vector<EnqueueItem>& group);
   void run_task(Connection& conn, Item& item);
-  void run_group(Client& client, std::vector<EnqueueItem>& group, bool& lost);
+  void run_group(queue::Client& client, std::vector<EnqueueItem>& group, bool& lost);
   void reap();
   // The first task of queue_ that may start now (lockers only while fewer than max_lockers_
   // run), or queue_.end(). Under mu_.
@@ -124,7 +124,7 @@ class DbPool {
   void took();
   void finished();
 
-  ClientOptions options_;
+  queue::ClientOptions options_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;

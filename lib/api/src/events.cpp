@@ -14,6 +14,10 @@
 #include "taskq/core/json.hpp"
 #include "taskq/queue/client_link.hpp"
 
+using taskq::queue::Client;
+using taskq::queue::ClientLink;
+using taskq::queue::ClientOptions;
+
 namespace taskq::api {
 
 namespace json = boost::json;

@@ -10,6 +10,14 @@
 #include "taskq/core/text.hpp"
 #include "taskq/queue/json_shapes.hpp"
 
+using taskq::queue::change_json;
+using taskq::queue::Client;
+using taskq::queue::lease_json;
+using taskq::queue::periodic_json;
+using taskq::queue::queue_change_json;
+using taskq::queue::queue_stats_json;
+using taskq::queue::worker_json;
+
 namespace taskq::api {
 
 namespace json = boost::json;

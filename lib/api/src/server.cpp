@@ -13,6 +13,8 @@
 #include "session.hpp"
 #include "taskq/core/host.hpp"
 
+using taskq::queue::ClientOptions;
+
 namespace taskq::api {
 
 namespace {

@@ -8,7 +8,7 @@
 
 #include "taskq/core/error.hpp"
 
-namespace taskq {
+namespace taskq::log {
 namespace {
 
 // %j: the message, escaped for a JSON string.
@@ -72,4 +72,4 @@ void setup_logging(const LogConfig& config, std::string_view program) {
   spdlog::set_default_logger(std::move(logger));
 }
 
-}  // namespace taskq
+}  // namespace taskq::log

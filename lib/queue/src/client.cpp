@@ -8,7 +8,7 @@
 #include "taskq/core/error.hpp"
 #include "taskq/core/json.hpp"
 
-namespace taskq {
+namespace taskq::queue {
 namespace {
 
 void validate_filter(const JobFilter& f) {
@@ -214,4 +214,4 @@ RescueResult Client::rescue(Duration grace, bool dry_run) {
   return total;
 }
 
-}  // namespace taskq
+}  // namespace taskq::queue

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-namespace taskq {
+namespace taskq::queue {
 
 ClientLink::ClientLink(std::string role, const ClientOptions& options, std::function<void(Client&)> on_connect)
     : limits_(options.limits),
@@ -20,4 +20,4 @@ bool ClientLink::with(const std::function<void(Client&)>& f) {
   });
 }
 
-}  // namespace taskq
+}  // namespace taskq::queue

@@ -3,7 +3,7 @@
 #include <boost/json/array.hpp>
 #include <chrono>
 
-namespace taskq {
+namespace taskq::queue {
 namespace {
 
 namespace json = boost::json;
@@ -90,4 +90,4 @@ json::object periodic_json(const PeriodicInfo& p) {
           {"paused_at", opt_time(p.paused_at)}};
 }
 
-}  // namespace taskq
+}  // namespace taskq::queue

@@ -5,9 +5,9 @@
 
 #include "taskq/config/config.hpp"
 
-namespace taskq {
+namespace taskq::log {
 
 /// Installs the default logger. Throws Error(invalid_input) for an unknown level or format.
 void setup_logging(const LogConfig& config, std::string_view program);
 
-}  // namespace taskq
+}  // namespace taskq::log

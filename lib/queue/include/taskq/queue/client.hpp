@@ -13,7 +13,7 @@
 #include "taskq/core/time.hpp"
 #include "taskq/store/store.hpp"
 
-namespace taskq {
+namespace taskq::queue {
 
 struct ClientOptions {
   StoreOptions store;
@@ -137,4 +137,4 @@ class Client {
   EnqueueLimits limits_;
 };
 
-}  // namespace taskq
+}  // namespace taskq::queue

@@ -8,7 +8,7 @@
 #include "taskq/queue/client.hpp"
 #include "taskq/store/db_link.hpp"
 
-namespace taskq {
+namespace taskq::queue {
 
 class ClientLink {
  public:
@@ -27,4 +27,4 @@ class ClientLink {
   DbLink link_;
 };
 
-}  // namespace taskq
+}  // namespace taskq::queue

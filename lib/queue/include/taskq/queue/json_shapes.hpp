@@ -9,7 +9,7 @@
 #include "taskq/core/time.hpp"
 #include "taskq/store/store.hpp"
 
-namespace taskq {
+namespace taskq::queue {
 
 /// {"id", "queue", "kind", "from", "to", "cancel_requested"}
 boost::json::object change_json(const JobChange& c);
@@ -33,4 +33,4 @@ boost::json::object lease_json(const std::optional<Lease>& lease);
 /// {"name", "cron", "timezone", "kind", "queue", "last_fire_at", "next_fire_at", "paused_at"}
 boost::json::object periodic_json(const PeriodicInfo& p);
 
-}  // namespace taskq
+}  // namespace taskq::queue
