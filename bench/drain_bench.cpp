@@ -177,8 +177,8 @@ void print(const boost::json::object& o) {
   std::cout << std::endl;
 }
 
-taskq::StoreOptions store_options(const Args& a) {
-  taskq::StoreOptions o;
+taskq::store::StoreOptions store_options(const Args& a) {
+  taskq::store::StoreOptions o;
   o.url = a.get("url");
   o.schema = a.get("schema");
   o.application_name = "taskq_bench";
@@ -215,12 +215,12 @@ int cmd_drain(const Args& a) {
       DrainThread& r = results[static_cast<std::size_t>(t)];
       bool counted = false;
       try {
-        auto store = taskq::Store::open(options);
+        auto store = taskq::store::Store::open(options);
         const auto worker = store->register_worker({host, static_cast<int>(::getpid()), {queue}, batch, "bench"});
         ready.count_down();
         counted = true;
         go.wait();
-        std::vector<taskq::Outcome> outcomes;
+        std::vector<taskq::store::Outcome> outcomes;
         outcomes.reserve(static_cast<std::size_t>(batch));
         for (;;) {
           auto t0 = Clock::now();
@@ -229,7 +229,7 @@ int cmd_drain(const Args& a) {
           if (jobs.empty()) break;
           outcomes.clear();
           for (const auto& j : jobs) {
-            taskq::Outcome o;
+            taskq::store::Outcome o;
             o.id = j.id;
             outcomes.push_back(o);
           }

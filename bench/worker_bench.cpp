@@ -70,8 +70,8 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(idx, v.size() - 1)];
 }
 
-taskq::StoreOptions store_options(const Args& a) {
-  taskq::StoreOptions o;
+taskq::store::StoreOptions store_options(const Args& a) {
+  taskq::store::StoreOptions o;
   o.url = a.get("url");
   o.schema = a.get("schema", "taskq_bench");
   o.application_name = "taskq bench";
@@ -83,18 +83,20 @@ taskq::StoreOptions store_options(const Args& a) {
 // migration 3); "one" registers a live event listener watching one job that is not among them (a
 // per-job stream open elsewhere); "on" one watching every queue, so every change is announced.
 // `counts` (bench/stats): "off" drops the job-count triggers of migration 4 (taskq before it).
-void fresh_schema(const taskq::StoreOptions& o, const std::string& events = "idle", const std::string& counts = "on") {
+void fresh_schema(const taskq::store::StoreOptions& o, const std::string& events = "idle",
+                  const std::string& counts = "on") {
   {
     pqxx::connection c(o.url);
     pqxx::nontransaction tx(c);
     tx.exec("DROP SCHEMA IF EXISTS " + tx.quote_name(o.schema) + " CASCADE");
   }
-  auto store = taskq::Store::open(o);
+  auto store = taskq::store::Store::open(o);
   store->migrate();
   if (events == "on") {
-    store->register_event_listener("bench", "bench", 1, taskq::EventWatch{{}, {}, true, 1}, std::chrono::hours{1});
+    store->register_event_listener("bench", "bench", 1, taskq::store::EventWatch{{}, {}, true, 1},
+                                   std::chrono::hours{1});
   } else if (events == "one") {
-    store->register_event_listener("bench", "bench", 1, taskq::EventWatch{{1234567890}, {}, false, 1},
+    store->register_event_listener("bench", "bench", 1, taskq::store::EventWatch{{1234567890}, {}, false, 1},
                                    std::chrono::hours{1});
   } else if (events == "off") {
     pqxx::connection c(o.url);
@@ -143,7 +145,7 @@ int cmd_peer(const Args& a) {
   const long long lat_rate = a.num("lat-rate", 50);
   const int concurrency = static_cast<int>(a.num("concurrency", 1000));
   fresh_schema(opts, a.get("events", "idle"), a.get("counts", "on"));
-  taskq::queue::Client client(taskq::Store::open(opts));
+  taskq::queue::Client client(taskq::store::Store::open(opts));
 
   // 1. enqueue
   std::cerr << "peer: enqueue " << n << " noop jobs\n";
@@ -245,7 +247,7 @@ int cmd_exec(const Args& a) {
   const long long n = a.num("n", 5000);
   const int concurrency = static_cast<int>(a.num("concurrency", 32));
   fresh_schema(opts);
-  taskq::queue::Client client(taskq::Store::open(opts));
+  taskq::queue::Client client(taskq::store::Store::open(opts));
   long long i = 0;
   client.enqueue_many([&](taskq::EnqueueParams& p) {
     if (i++ >= n) return false;

@@ -8,6 +8,8 @@
 #include "taskq/core/error.hpp"
 #include "taskq/queue/json_shapes.hpp"
 
+using taskq::store::JobChange;
+
 using taskq::queue::change_json;
 
 namespace taskq::ctl {

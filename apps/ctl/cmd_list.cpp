@@ -6,6 +6,8 @@
 #include "output.hpp"
 #include "taskq/core/json.hpp"
 
+using taskq::store::JobFilter;
+
 namespace taskq::ctl {
 
 void add_list(CLI::App& app, Context& ctx) {

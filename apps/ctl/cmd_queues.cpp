@@ -6,6 +6,8 @@
 #include "taskq/core/error.hpp"
 #include "taskq/queue/json_shapes.hpp"
 
+using taskq::store::QueueChange;
+
 using taskq::queue::queue_change_json;
 
 namespace taskq::ctl {

@@ -9,6 +9,8 @@
 #include "taskq/core/error.hpp"
 #include "taskq/queue/json_shapes.hpp"
 
+using taskq::store::QueueStats;
+
 using taskq::queue::queue_stats_json;
 
 namespace taskq::ctl {

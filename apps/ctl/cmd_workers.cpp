@@ -7,6 +7,8 @@
 #include "taskq/core/error.hpp"
 #include "taskq/queue/json_shapes.hpp"
 
+using taskq::store::WorkerInfo;
+
 using taskq::queue::change_json;
 using taskq::queue::worker_json;
 

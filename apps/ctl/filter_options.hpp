@@ -23,8 +23,8 @@ struct FilterOptions {
     cmd.add_option("--tag", tag, "Only jobs with this tag");
   }
   [[nodiscard]] bool any() const { return !queues.empty() || !states.empty() || kind.has_value() || tag.has_value(); }
-  [[nodiscard]] JobFilter to_filter() const {
-    JobFilter f;
+  [[nodiscard]] store::JobFilter to_filter() const {
+    store::JobFilter f;
     f.queues = queues;
     if (!states.empty()) f.states = parse_job_states(states);
     f.kind = kind;

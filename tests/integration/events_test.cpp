@@ -9,6 +9,10 @@
 #include "taskq/core/error.hpp"
 #include "test_db.hpp"
 
+using taskq::store::EventWatch;
+using taskq::store::Outcome;
+using taskq::store::Store;
+
 using namespace taskq;
 using namespace std::chrono_literals;
 using taskq::test::TestSchema;

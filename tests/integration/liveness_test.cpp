@@ -16,6 +16,12 @@
 #include "taskq/worker/worker.hpp"
 #include "test_db.hpp"
 
+using taskq::store::JobFilter;
+using taskq::store::Outcome;
+using taskq::store::ProgressUpdate;
+using taskq::store::Store;
+using taskq::store::WorkerRegistration;
+
 using namespace taskq;
 using namespace std::chrono_literals;
 using taskq::test::TestSchema;

@@ -12,6 +12,8 @@
 #include "taskq/worker/worker.hpp"
 #include "test_db.hpp"
 
+using taskq::store::Outcome;
+
 using taskq::queue::Client;
 
 using namespace taskq;

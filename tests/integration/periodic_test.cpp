@@ -5,6 +5,10 @@
 #include "taskq/core/error.hpp"
 #include "test_db.hpp"
 
+using taskq::store::FireResult;
+using taskq::store::LeaseFence;
+using taskq::store::PeriodicFire;
+
 using namespace taskq;
 using namespace std::chrono_literals;
 using taskq::test::TestSchema;

@@ -9,6 +9,10 @@
 #include "taskq/queue/client.hpp"
 #include "test_db.hpp"
 
+using taskq::store::JobFilter;
+using taskq::store::Outcome;
+using taskq::store::Store;
+
 using taskq::queue::Client;
 
 using namespace taskq;

@@ -11,6 +11,12 @@
 #include "taskq/scheduler/scheduler.hpp"
 #include "test_db.hpp"
 
+using taskq::store::FireResult;
+using taskq::store::LeaseFence;
+using taskq::store::PeriodicDef;
+using taskq::store::PeriodicFire;
+using taskq::store::Store;
+
 using namespace taskq;
 using namespace std::chrono_literals;
 using taskq::test::TestSchema;

@@ -14,6 +14,9 @@
 #include "taskq/queue/client.hpp"
 #include "test_db.hpp"
 
+using taskq::store::Store;
+using taskq::store::StoreOptions;
+
 using taskq::queue::Client;
 
 using namespace taskq;

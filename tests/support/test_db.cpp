@@ -9,6 +9,9 @@
 #include <pqxx/pqxx>
 #include <random>
 
+using taskq::store::Store;
+using taskq::store::StoreOptions;
+
 namespace taskq::test {
 
 std::string database_url() {

@@ -21,8 +21,8 @@ class TestSchema {
 
   [[nodiscard]] const std::string& name() const { return name_; }
   [[nodiscard]] const std::string& url() const { return url_; }
-  [[nodiscard]] StoreOptions options() const;
-  [[nodiscard]] std::unique_ptr<Store> open() const { return Store::open(options()); }
+  [[nodiscard]] store::StoreOptions options() const;
+  [[nodiscard]] std::unique_ptr<store::Store> open() const { return store::Store::open(options()); }
   /// Runs SQL in this schema (search_path set) and returns the first column of the first row.
   std::string scalar(const std::string& sql) const;
   void exec(const std::string& sql) const;

@@ -4,6 +4,8 @@
 
 #include "metrics.hpp"
 
+using taskq::store::QueueStats;
+
 using namespace taskq;
 using namespace taskq::api;
 

@@ -21,6 +21,8 @@
 #include "taskq/daemon/daemon.hpp"
 #include "taskq/daemon/run.hpp"
 
+using taskq::store::StoreOptions;
+
 using namespace taskq;
 using namespace taskq::daemon;
 

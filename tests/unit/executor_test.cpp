@@ -8,6 +8,9 @@
 
 #include "executor.hpp"
 
+using taskq::store::Outcome;
+using taskq::store::ProgressUpdate;
+
 using namespace taskq;
 using namespace taskq::worker;
 using namespace std::chrono_literals;

@@ -114,11 +114,13 @@ TEST_CASE("jobs map to JSON with every field", "[json]") {
 }
 
 TEST_CASE("SQL text forms escape what PostgreSQL needs", "[sql]") {
-  CHECK(sql::text_array(std::vector<std::string>{}) == "{}");
-  CHECK(sql::text_array(std::vector<std::string>{"a", "b\"c", "d\\e", "NULL"}) == R"({"a","b\"c","d\\e","NULL"})");
-  CHECK(sql::int_array({1, -2, 3}) == "{1,-2,3}");
-  CHECK(sql::text_array(std::vector<std::optional<std::string>>{"a\"", std::nullopt, ""}) == R"({"a\"",NULL,""})");
+  CHECK(store::sql::text_array(std::vector<std::string>{}) == "{}");
+  CHECK(store::sql::text_array(std::vector<std::string>{"a", "b\"c", "d\\e", "NULL"}) ==
+        R"({"a","b\"c","d\\e","NULL"})");
+  CHECK(store::sql::int_array({1, -2, 3}) == "{1,-2,3}");
+  CHECK(store::sql::text_array(std::vector<std::optional<std::string>>{"a\"", std::nullopt, ""}) ==
+        R"({"a\"",NULL,""})");
   std::string line;
-  sql::append_copy_field(line, "a\tb\nc\\d\re");
+  store::sql::append_copy_field(line, "a\tb\nc\\d\re");
   CHECK(line == "a\\tb\\nc\\\\d\\re");
 }

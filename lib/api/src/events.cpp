@@ -14,6 +14,8 @@
 #include "taskq/core/json.hpp"
 #include "taskq/queue/client_link.hpp"
 
+using taskq::store::EventWatch;
+
 using taskq::queue::Client;
 using taskq::queue::ClientLink;
 using taskq::queue::ClientOptions;

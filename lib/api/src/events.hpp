@@ -58,7 +58,7 @@ class StreamSink {
 };
 
 struct EventHubOptions {
-  StoreOptions store;
+  store::StoreOptions store;
   std::string listener_name;  // unique per apid process: "<host> <pid> <random>"
   std::string host;
   int pid = 0;

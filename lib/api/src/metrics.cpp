@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+using taskq::store::QueueStats;
+
 namespace taskq::api {
 
 namespace {

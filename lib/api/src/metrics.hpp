@@ -24,8 +24,8 @@ class Metrics {
 
   /// The text exposition format (version 0.0.4); `queues` from the database.
   /// `streams` open now and `events` sent so far, from the event hub.
-  [[nodiscard]] std::string render(const std::vector<QueueStats>& queues, int in_flight, const std::string& version,
-                                   int streams, std::int64_t events) const;
+  [[nodiscard]] std::string render(const std::vector<store::QueueStats>& queues, int in_flight,
+                                   const std::string& version, int streams, std::int64_t events) const;
 
  private:
   struct Histogram {

@@ -10,6 +10,9 @@
 #include "taskq/core/text.hpp"
 #include "taskq/queue/json_shapes.hpp"
 
+using taskq::store::JobFilter;
+using taskq::store::JobPage;
+
 using taskq::queue::change_json;
 using taskq::queue::Client;
 using taskq::queue::lease_json;

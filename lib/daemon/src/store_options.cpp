@@ -1,5 +1,7 @@
 #include "taskq/daemon/store_options.hpp"
 
+using taskq::store::StoreOptions;
+
 namespace taskq::daemon {
 namespace {
 

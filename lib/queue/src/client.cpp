@@ -8,6 +8,14 @@
 #include "taskq/core/error.hpp"
 #include "taskq/core/json.hpp"
 
+using taskq::store::BulkInsertResult;
+using taskq::store::JobChange;
+using taskq::store::JobFilter;
+using taskq::store::JobPage;
+using taskq::store::QueueChange;
+using taskq::store::RescueResult;
+using taskq::store::Store;
+
 namespace taskq::queue {
 namespace {
 

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+using taskq::store::Store;
+
 namespace taskq::queue {
 
 ClientLink::ClientLink(std::string role, const ClientOptions& options, std::function<void(Client&)> on_connect)

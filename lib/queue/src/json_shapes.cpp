@@ -3,6 +3,13 @@
 #include <boost/json/array.hpp>
 #include <chrono>
 
+using taskq::store::JobChange;
+using taskq::store::Lease;
+using taskq::store::PeriodicInfo;
+using taskq::store::QueueChange;
+using taskq::store::QueueStats;
+using taskq::store::WorkerInfo;
+
 namespace taskq::queue {
 namespace {
 

@@ -7,6 +7,10 @@
 
 #include "scheduler_impl.hpp"
 
+using taskq::store::Lease;
+using taskq::store::Notification;
+using taskq::store::Store;
+
 namespace taskq::scheduler {
 
 void Scheduler::Impl::lease_loop() {

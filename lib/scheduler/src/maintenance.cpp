@@ -8,6 +8,11 @@
 
 #include "scheduler_impl.hpp"
 
+using taskq::store::JobChange;
+using taskq::store::LeaseFence;
+using taskq::store::RescueResult;
+using taskq::store::Store;
+
 namespace taskq::scheduler {
 
 void Scheduler::Impl::maintain(const LeaseFence& fence, Maintenance& due) {

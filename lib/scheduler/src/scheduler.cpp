@@ -7,6 +7,9 @@
 
 #include "scheduler_impl.hpp"
 
+using taskq::store::DbLink;
+using taskq::store::Store;
+
 namespace taskq::scheduler {
 namespace {
 

@@ -52,7 +52,7 @@ struct Scheduler::Impl {
   std::atomic<std::int64_t> public_term{0};
   std::atomic<std::int64_t> lease_round{0}, work_round{0};  // steady_ns() of each loop's last round
   std::optional<WakeFd> wake;                               // wakes the lease thread; from start() to stop()
-  std::unique_ptr<DbLink> lease_link, work_link;
+  std::unique_ptr<store::DbLink> lease_link, work_link;
   std::jthread lease_thread, work_thread;
   bool started = false, stopped = false;
   DbClock db_clock;  // under mu: sampled at each term's start and at every lease acquire or renewal
@@ -94,12 +94,12 @@ struct Scheduler::Impl {
   bool acting(std::int64_t t) const;  // the lease is held by term t with time to spare
   Timestamp db_now() const;           // the database's clock, from the local one
   void fenced(std::int64_t t, const std::string& what);
-  bool begin_term(const LeaseFence& fence);
-  void fire_due(const LeaseFence& fence);
-  void maintain(const LeaseFence& fence, Maintenance& due);
-  void promote(const LeaseFence& fence, Maintenance& due, steady::time_point now);
-  void rescue(const LeaseFence& fence, Maintenance& due);
-  void prune(const LeaseFence& fence, Maintenance& due);
+  bool begin_term(const store::LeaseFence& fence);
+  void fire_due(const store::LeaseFence& fence);
+  void maintain(const store::LeaseFence& fence, Maintenance& due);
+  void promote(const store::LeaseFence& fence, Maintenance& due, steady::time_point now);
+  void rescue(const store::LeaseFence& fence, Maintenance& due);
+  void prune(const store::LeaseFence& fence, Maintenance& due);
 };
 
 }  // namespace taskq::scheduler

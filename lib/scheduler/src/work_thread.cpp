@@ -7,6 +7,13 @@
 
 #include "scheduler_impl.hpp"
 
+using taskq::store::FireResult;
+using taskq::store::LeaseFence;
+using taskq::store::PeriodicDef;
+using taskq::store::PeriodicFire;
+using taskq::store::PeriodicInfo;
+using taskq::store::Store;
+
 namespace taskq::scheduler {
 
 void Scheduler::Impl::work_loop() {

@@ -13,7 +13,7 @@
 #include "sql_text.hpp"
 #include "store_impl.hpp"
 
-namespace taskq {
+namespace taskq::store {
 
 // `errors` with `entry` appended, keeping at most the first entry and the last 10: the others
 // are replaced by one {"dropped": N, "message": ...} entry after the first, whose count grows as
@@ -251,4 +251,4 @@ const char* outcome_name(Outcome::Kind k) {
   return "failed";
 }
 
-}  // namespace taskq
+}  // namespace taskq::store

@@ -4,7 +4,7 @@
 
 #include "taskq/core/error.hpp"
 
-namespace taskq {
+namespace taskq::store {
 
 namespace {
 constexpr Duration min_backoff = std::chrono::milliseconds{100};
@@ -88,4 +88,4 @@ bool DbLink::run(const std::function<void(Store&)>& f, bool throw_refusals) {
   }
 }
 
-}  // namespace taskq
+}  // namespace taskq::store

@@ -19,7 +19,7 @@
 #include "taskq/core/error.hpp"
 #include "taskq/db/connection.hpp"
 
-namespace taskq {
+namespace taskq::store {
 namespace {
 
 using rows::job_columns;
@@ -349,4 +349,4 @@ BulkInsertResult Store::insert_stream(const std::function<bool(EnqueueParams&)>&
   });
 }
 
-}  // namespace taskq
+}  // namespace taskq::store

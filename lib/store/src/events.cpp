@@ -17,7 +17,7 @@
 #include "store_impl.hpp"
 #include "taskq/core/error.hpp"
 
-namespace taskq {
+namespace taskq::store {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
@@ -99,4 +99,4 @@ bool Store::events_wanted() {
   });
 }
 
-}  // namespace taskq
+}  // namespace taskq::store

@@ -11,7 +11,7 @@
 #include "store_impl.hpp"
 #include "taskq/core/error.hpp"
 
-namespace taskq {
+namespace taskq::store {
 namespace {
 
 using rows::id_list;
@@ -267,4 +267,4 @@ std::int64_t Store::prune_batch(Duration older_than, const std::vector<JobState>
   });
 }
 
-}  // namespace taskq
+}  // namespace taskq::store

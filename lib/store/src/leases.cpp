@@ -9,7 +9,7 @@
 #include "store_impl.hpp"
 #include "taskq/core/error.hpp"
 
-namespace taskq {
+namespace taskq::store {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
@@ -127,4 +127,4 @@ std::optional<Lease> Store::lease(const std::string& name) {
   });
 }
 
-}  // namespace taskq
+}  // namespace taskq::store

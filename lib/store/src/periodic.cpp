@@ -16,7 +16,7 @@
 #include "store_impl.hpp"
 #include "taskq/core/error.hpp"
 
-namespace taskq {
+namespace taskq::store {
 namespace {
 
 using rows::json_string_array;
@@ -212,4 +212,4 @@ EnqueueResult Store::trigger_periodic(const std::string& name) {
   });
 }
 
-}  // namespace taskq
+}  // namespace taskq::store

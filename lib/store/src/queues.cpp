@@ -12,7 +12,7 @@
 #include "sql_text.hpp"
 #include "store_impl.hpp"
 
-namespace taskq {
+namespace taskq::store {
 namespace {
 
 using rows::job_columns;
@@ -159,4 +159,4 @@ std::int64_t Store::promote_due(const std::vector<std::string>& queues, int limi
   });
 }
 
-}  // namespace taskq
+}  // namespace taskq::store

@@ -6,7 +6,7 @@
 
 #include "sql_text.hpp"
 
-namespace taskq::rows {
+namespace taskq::store::rows {
 
 std::string job_columns(std::string_view p) {
   // '%' stands for the prefix. Empty tags, metadata and errors are stored as NULL.
@@ -104,4 +104,4 @@ std::string id_list(const std::vector<JobId>& ids, std::size_t max) {
   return out;
 }
 
-}  // namespace taskq::rows
+}  // namespace taskq::store::rows

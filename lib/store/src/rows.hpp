@@ -12,7 +12,7 @@
 #include "taskq/core/job.hpp"
 #include "taskq/core/time.hpp"
 
-namespace taskq::rows {
+namespace taskq::store::rows {
 
 // The columns of a full job row, in the order read_job() expects. `p` prefixes each column.
 std::string job_columns(std::string_view p);
@@ -42,4 +42,4 @@ std::optional<std::int64_t> timeout_ms(const std::optional<Duration>& d);
 // "1, 2, 3", at most `max` ids then ", ... (N in all)", for messages.
 std::string id_list(const std::vector<JobId>& ids, std::size_t max = 10);
 
-}  // namespace taskq::rows
+}  // namespace taskq::store::rows

@@ -1,6 +1,6 @@
 #include "sql_text.hpp"
 
-namespace taskq::sql {
+namespace taskq::store::sql {
 
 namespace {
 
@@ -76,4 +76,4 @@ void append_copy_field(std::string& line, std::string_view value) {
   line.append(value.substr(start));
 }
 
-}  // namespace taskq::sql
+}  // namespace taskq::store::sql

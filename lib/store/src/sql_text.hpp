@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-namespace taskq::sql {
+namespace taskq::store::sql {
 
 /// {"a","b \"c\""} — every element quoted, quotes and backslashes escaped.
 std::string text_array(const std::vector<std::string>& items);
@@ -17,4 +17,4 @@ std::string int_array(const std::vector<std::int64_t>& items);
 /// Appends a field escaped for COPY ... FROM STDIN (text format): backslash, tab, newline, CR.
 void append_copy_field(std::string& line, std::string_view value);
 
-}  // namespace taskq::sql
+}  // namespace taskq::store::sql

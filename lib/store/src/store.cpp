@@ -8,7 +8,7 @@
 #include "taskq/db/connection.hpp"
 #include "taskq/db/migrations.hpp"
 
-namespace taskq {
+namespace taskq::store {
 namespace {
 
 constexpr std::string_view now_sql = "SELECT now()";
@@ -55,4 +55,4 @@ Timestamp Store::now() {
   });
 }
 
-}  // namespace taskq
+}  // namespace taskq::store

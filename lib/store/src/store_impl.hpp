@@ -15,7 +15,7 @@
 #include "taskq/db/connection.hpp"
 #include "taskq/store/store.hpp"
 
-namespace taskq {
+namespace taskq::store {
 
 // Collects notifications of one channel into the store's pending list.
 class Receiver final : public pqxx::notification_receiver {
@@ -87,4 +87,4 @@ struct Store::Impl {
 // where the outcome statements use it; rescue and stuck jobs append through it too).
 std::string append_error_sql(std::string_view errors, std::string_view entry);
 
-}  // namespace taskq
+}  // namespace taskq::store

@@ -16,7 +16,7 @@
 #include "store_impl.hpp"
 #include "taskq/core/backoff.hpp"
 
-namespace taskq {
+namespace taskq::store {
 namespace {
 
 using rows::json_string_array;
@@ -278,4 +278,4 @@ std::vector<JobChange> Store::fail_stuck(Duration grace, int limit, const LeaseF
   });
 }
 
-}  // namespace taskq
+}  // namespace taskq::store

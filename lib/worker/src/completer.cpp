@@ -10,6 +10,12 @@
 
 #include <algorithm>
 
+using taskq::store::Outcome;
+using taskq::store::outcome_name;
+using taskq::store::ProgressUpdate;
+using taskq::store::Store;
+using taskq::store::StoreOptions;
+
 namespace taskq::worker {
 
 namespace {

@@ -43,15 +43,15 @@ class Completer {
   /// `written` is called on the completer thread after each write that committed, with the
   /// outcomes it wrote (so the owner can forget those jobs) and how many of them applied (the
   /// others were refused: their jobs are no longer running here on that attempt).
-  Completer(std::string role, StoreOptions options, std::int64_t worker_id, bool delete_completed,
-            std::function<void(const std::vector<Outcome>&, std::size_t applied)> written);
+  Completer(std::string role, store::StoreOptions options, std::int64_t worker_id, bool delete_completed,
+            std::function<void(const std::vector<store::Outcome>&, std::size_t applied)> written);
   ~Completer();
 
   void connect_or_throw() { link_.connect_or_throw(); }
   void start();
-  void push(Outcome outcome, OutcomeNote note);
+  void push(store::Outcome outcome, OutcomeNote note);
   /// The latest progress of a job replaces an unwritten earlier one.
-  void push_progress(ProgressUpdate update, const std::string& queue, const std::string& kind);
+  void push_progress(store::ProgressUpdate update, const std::string& queue, const std::string& kind);
   /// Writes what is pending, trying for up to `deadline`, then stops the thread. Returns how
   /// many outcomes could not be written.
   std::size_t stop(Duration deadline);
@@ -59,15 +59,16 @@ class Completer {
 
   /// The outcome recorded instead of one PostgreSQL refused (`why`: its error message), or
   /// nothing when even the simplest replacement was refused before. Public for tests.
-  static std::optional<Outcome> replacement(const Outcome& refused, OutcomeNote& note, const std::string& why);
+  static std::optional<store::Outcome> replacement(const store::Outcome& refused, OutcomeNote& note,
+                                                   const std::string& why);
 
  private:
   struct Batch {
-    std::vector<Outcome> outcomes;
+    std::vector<store::Outcome> outcomes;
     std::vector<OutcomeNote> notes;  // parallel to outcomes
   };
   struct ProgressBatch {
-    std::vector<ProgressUpdate> updates;
+    std::vector<store::ProgressUpdate> updates;
     std::vector<std::string> labels;  // parallel: "job ID (queue Q, kind K)"
   };
 
@@ -76,27 +77,27 @@ class Completer {
   void write_outcomes(Batch batch, Batch& held);
   // An outcome whose job row was locked by another session: retried alone when due.
   struct Held {
-    Outcome outcome;
+    store::Outcome outcome;
     OutcomeNote note;
     Duration backoff{};
     std::chrono::steady_clock::time_point due{};
     int tries = 0;
   };
-  void hold(Outcome o, OutcomeNote note, const std::string& why);
+  void hold(store::Outcome o, OutcomeNote note, const std::string& why);
   // Writes the held outcomes that are due (all: every one); false when the connection was lost.
   bool retry_held(bool all);
   [[nodiscard]] std::chrono::steady_clock::time_point next_held_due() const;
   void write_progress(ProgressBatch batch, ProgressBatch& held);
 
-  DbLink link_;
+  store::DbLink link_;
   std::int64_t worker_id_;
   bool delete_completed_;
-  std::function<void(const std::vector<Outcome>&, std::size_t)> written_;
+  std::function<void(const std::vector<store::Outcome>&, std::size_t)> written_;
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
   Batch outcomes_;
   struct PendingProgress {
-    ProgressUpdate update;
+    store::ProgressUpdate update;
     std::string label;
   };
   std::unordered_map<JobId, PendingProgress> progress_;

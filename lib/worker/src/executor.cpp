@@ -32,6 +32,8 @@
 #include "taskq/core/utf8.hpp"
 #include "thread_pool.hpp"
 
+using taskq::store::Outcome;
+
 extern char** environ;
 
 namespace taskq::worker {

@@ -29,10 +29,10 @@ struct ExecutorOptions {
 struct ExecutorCallbacks {
   /// On the loop thread, once per job, when its outcome is known. `retry_at` is when to run the
   /// job again should PostgreSQL refuse the outcome's data (the attempt then counts as failed).
-  std::function<void(const Job& job, Outcome outcome, Timestamp retry_at)> finished;
+  std::function<void(const Job& job, store::Outcome outcome, Timestamp retry_at)> finished;
   /// On the loop thread: the progress of a running job, at most once per progress_interval per
   /// job (the latest value wins), and the last one before the job's outcome.
-  std::function<void(const Job& job, ProgressUpdate update)> progress;
+  std::function<void(const Job& job, store::ProgressUpdate update)> progress;
 };
 
 class Executor {

@@ -20,8 +20,16 @@
 #include "taskq/core/time.hpp"
 #include "taskq/store/db_link.hpp"
 
+using taskq::store::DbLink;
+using taskq::store::Notification;
+using taskq::store::Outcome;
+using taskq::store::ProgressUpdate;
+using taskq::store::Store;
+using taskq::store::StoreOptions;
+using taskq::store::WorkerRegistration;
+
 namespace taskq {
-using taskq::DbLink;
+using taskq::store::DbLink;
 using worker::Completer;
 using worker::Executor;
 

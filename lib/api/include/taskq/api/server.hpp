@@ -20,7 +20,7 @@
 namespace taskq::api {
 
 struct ApiOptions {
-  StoreOptions store;  // application_name names the pool's connections
+  store::StoreOptions store;  // application_name names the pool's connections
   ApiConfig config;
   EnqueueLimits limits;
   std::string version;

@@ -16,7 +16,7 @@
 namespace taskq::queue {
 
 struct ClientOptions {
-  StoreOptions store;
+  store::StoreOptions store;
   EnqueueLimits limits;
 };
 
@@ -34,13 +34,13 @@ class Client {
  public:
   /// Connects. Throws Error(unavailable) when PostgreSQL cannot be reached.
   static std::unique_ptr<Client> connect(const ClientOptions& options);
-  explicit Client(std::unique_ptr<Store> store, EnqueueLimits limits = {});
+  explicit Client(std::unique_ptr<store::Store> store, EnqueueLimits limits = {});
   /// A client over a connection someone else owns and keeps open for as long as the client lives
   /// (ClientLink hands one to each of its calls).
-  Client(Store& borrowed, EnqueueLimits limits);
+  Client(store::Store& borrowed, EnqueueLimits limits);
 
   std::vector<int> migrate() { return store_->migrate(); }
-  std::vector<MigrationInfo> migration_status() { return store_->migration_status(); }
+  std::vector<store::MigrationInfo> migration_status() { return store_->migration_status(); }
 
   /// Validates and inserts one job.
   EnqueueResult enqueue(const EnqueueParams& params);
@@ -55,27 +55,27 @@ class Client {
     return store_->insert_batch(jobs);
   }
   EnqueueResult enqueue_validated(const EnqueueParams& job) { return store_->insert(job); }
-  BulkInsertResult enqueue_many(const std::function<bool(EnqueueParams&)>& next);
+  store::BulkInsertResult enqueue_many(const std::function<bool(EnqueueParams&)>& next);
   /// JSON Lines: one job object per line (see enqueue_params_from_json); blank lines are
   /// skipped. Any bad line aborts the whole batch with "<source>:<line>: <what is wrong>".
-  BulkInsertResult enqueue_jsonl(std::istream& in, const std::string& source_name);
+  store::BulkInsertResult enqueue_jsonl(std::istream& in, const std::string& source_name);
 
   std::optional<Job> get(JobId id) { return store_->get(id); }
   /// Throws Error(not_found).
   Job get_existing(JobId id);
   /// Several jobs in one statement; ids that do not exist are left out. Order not guaranteed.
   std::vector<Job> get_many(const std::vector<JobId>& ids) { return store_->get_many(ids); }
-  std::vector<Job> list(const JobFilter& filter);
+  std::vector<Job> list(const store::JobFilter& filter);
   /// list(), telling whether filter.max_bytes ended the page early.
-  JobPage list_page(const JobFilter& filter);
+  store::JobPage list_page(const store::JobFilter& filter);
 
-  std::vector<JobChange> cancel(const std::vector<JobId>& ids, bool dry_run);
-  std::vector<JobChange> cancel_matching(const JobFilter& filter, bool dry_run);
-  std::vector<JobChange> retry(const std::vector<JobId>& ids, bool dry_run);
-  std::vector<JobChange> retry_matching(const JobFilter& filter, bool dry_run);
+  std::vector<store::JobChange> cancel(const std::vector<JobId>& ids, bool dry_run);
+  std::vector<store::JobChange> cancel_matching(const store::JobFilter& filter, bool dry_run);
+  std::vector<store::JobChange> retry(const std::vector<JobId>& ids, bool dry_run);
+  std::vector<store::JobChange> retry_matching(const store::JobFilter& filter, bool dry_run);
 
-  std::vector<QueueChange> pause(const std::vector<std::string>& queues);
-  std::vector<QueueChange> resume(const std::vector<std::string>& queues);
+  std::vector<store::QueueChange> pause(const std::vector<std::string>& queues);
+  std::vector<store::QueueChange> resume(const std::vector<std::string>& queues);
   /// Every queue with jobs or settings.
   std::vector<std::string> queues() { return store_->known_queues(); }
 
@@ -85,19 +85,19 @@ class Client {
   DrainReport drain(const std::vector<std::string>& queues, Duration timeout, const Clock& clock,
                     const std::function<void(const std::vector<Job>&)>& on_wait = {});
 
-  std::vector<QueueStats> stats(const std::optional<std::string>& queue) { return store_->stats(queue); }
+  std::vector<store::QueueStats> stats(const std::optional<std::string>& queue) { return store_->stats(queue); }
 
   /// Deletes finished jobs older than `older_than` in batches of `batch_size` (each its own
   /// transaction, so a large prune never holds locks for long).
   PruneReport prune(Duration older_than, const std::vector<JobState>& states, int batch_size, bool dry_run);
 
   /// Registered workers, live and dead, with what they run.
-  std::vector<WorkerInfo> workers() { return store_->workers(); }
+  std::vector<store::WorkerInfo> workers() { return store_->workers(); }
 
   /// Puts the running jobs of workers whose heartbeat is older than `grace` (or that are no
   /// longer registered) back to be retried, or failed / cancelled; in batches of 1000, each its
   /// own transaction. A dry run reports without changing anything.
-  RescueResult rescue(Duration grace, bool dry_run);
+  store::RescueResult rescue(Duration grace, bool dry_run);
 
   /// The database's current time (ages and "5m ago" are measured against it).
   Timestamp now() { return store_->now(); }
@@ -106,10 +106,10 @@ class Client {
 
   /// The lease of taskq-schedulerd (who leads, with which term, until when); none before a
   /// scheduler first ran on this schema.
-  std::optional<Lease> scheduler_lease() { return store_->lease(scheduler_lease_name); }
+  std::optional<store::Lease> scheduler_lease() { return store_->lease(store::scheduler_lease_name); }
 
   /// Periodic schedules as the leading scheduler recorded them.
-  std::vector<PeriodicInfo> periodic_schedules() { return store_->list_periodic(); }
+  std::vector<store::PeriodicInfo> periodic_schedules() { return store_->list_periodic(); }
   /// Pauses or resumes a schedule; false when it already was. Throws Error(not_found).
   bool set_periodic_paused(const std::string& name, bool paused) { return store_->set_periodic_paused(name, paused); }
   /// Enqueues one job of the schedule now, its fire times untouched. Throws Error(not_found).
@@ -120,20 +120,20 @@ class Client {
   void listen(const std::vector<std::string>& events) { store_->listen(events); }
   /// Notifications that arrived, waiting up to `timeout` for the first; a readable `wake_fd`
   /// ends the wait early.
-  std::vector<Notification> wait_notifications(Duration timeout, int wake_fd = -1) {
+  std::vector<store::Notification> wait_notifications(Duration timeout, int wake_fd = -1) {
     return store_->wait_notifications(timeout, wake_fd);
   }
   /// Registers or renews an event listener: while it lives (`ttl` past the last renewal), the
   /// database announces the changes of the jobs and queues in `watch`.
-  void register_event_listener(const std::string& name, const std::string& host, int pid, const EventWatch& watch,
-                               Duration ttl) {
+  void register_event_listener(const std::string& name, const std::string& host, int pid,
+                               const store::EventWatch& watch, Duration ttl) {
     store_->register_event_listener(name, host, pid, watch, ttl);
   }
   void unregister_event_listener(const std::string& name) { store_->unregister_event_listener(name); }
 
  private:
-  std::unique_ptr<Store> owned_;  // empty for a client over a borrowed connection
-  Store* store_;
+  std::unique_ptr<store::Store> owned_;  // empty for a client over a borrowed connection
+  store::Store* store_;
   EnqueueLimits limits_;
 };
 

@@ -24,7 +24,7 @@ class ClientLink {
 
  private:
   EnqueueLimits limits_;
-  DbLink link_;
+  store::DbLink link_;
 };
 
 }  // namespace taskq::queue

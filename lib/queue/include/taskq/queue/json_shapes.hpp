@@ -12,25 +12,25 @@
 namespace taskq::queue {
 
 /// {"id", "queue", "kind", "from", "to", "cancel_requested"}
-boost::json::object change_json(const JobChange& c);
+boost::json::object change_json(const store::JobChange& c);
 
 /// {"queue", "paused", "paused_at", "scheduled", "available", "running", "completed", "failed",
 /// "cancelled", "finished_last_minute", "oldest_available_age_ms"}
-boost::json::object queue_stats_json(const QueueStats& q);
+boost::json::object queue_stats_json(const store::QueueStats& q);
 
 /// {"queue", "paused", "changed"}: `paused` is the state asked for.
-boost::json::object queue_change_json(const QueueChange& c, bool paused);
+boost::json::object queue_change_json(const store::QueueChange& c, bool paused);
 
 /// {"id", "host", "pid", "status" ("live", or "dead" once its heartbeat is older than `grace`),
 /// "queues", "concurrency", "running", "running_by_kind" {kind: n}, "heartbeat_at",
 /// "heartbeat_age_ms", "started_at", "version"}
-boost::json::object worker_json(const WorkerInfo& w, Duration grace);
+boost::json::object worker_json(const store::WorkerInfo& w, Duration grace);
 
 /// {"holder" (null once resigned), "host", "pid", "term", "expires_at", "acquired_at",
 /// "renewed_at", "leading"}; with no lease row, every field null and "leading" false.
-boost::json::object lease_json(const std::optional<Lease>& lease);
+boost::json::object lease_json(const std::optional<store::Lease>& lease);
 
 /// {"name", "cron", "timezone", "kind", "queue", "last_fire_at", "next_fire_at", "paused_at"}
-boost::json::object periodic_json(const PeriodicInfo& p);
+boost::json::object periodic_json(const store::PeriodicInfo& p);
 
 }  // namespace taskq::queue

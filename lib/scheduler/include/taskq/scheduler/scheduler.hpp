@@ -28,10 +28,10 @@ namespace taskq::scheduler {
 void validate_config(const Config& config);
 
 struct SchedulerOptions {
-  StoreOptions store;  // application_name names the connections ("taskq-schedulerd lease", ...)
+  store::StoreOptions store;  // application_name names the connections ("taskq-schedulerd lease", ...)
   SchedulerConfig config;
   EnqueueLimits limits;
-  std::string lease_name = scheduler_lease_name;
+  std::string lease_name = store::scheduler_lease_name;
   std::string host;  // for the lease row (`taskctl leader`)
   int pid = 0;
   const Clock* clock = nullptr;  // the local wall clock (tests shift it); null: the system's

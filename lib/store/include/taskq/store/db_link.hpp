@@ -8,7 +8,7 @@
 
 #include "taskq/store/store.hpp"
 
-namespace taskq {
+namespace taskq::store {
 
 class DbLink {
  public:
@@ -55,4 +55,4 @@ class DbLink {
   std::chrono::steady_clock::time_point next_attempt_{};
 };
 
-}  // namespace taskq
+}  // namespace taskq::store

@@ -5,7 +5,7 @@
 
 #include "taskq/core/job.hpp"
 
-namespace taskq {
+namespace taskq::store {
 
 /// A LISTEN/NOTIFY event: "insert" (payload: queue) or "cancel" (payload: job id).
 struct Notification {
@@ -21,4 +21,4 @@ struct EventWatch {
   int streams = 0;
 };
 
-}  // namespace taskq
+}  // namespace taskq::store

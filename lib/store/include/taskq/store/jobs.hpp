@@ -8,7 +8,7 @@
 
 #include "taskq/core/job.hpp"
 
-namespace taskq {
+namespace taskq::store {
 
 /// Which jobs an operation looks at. Empty lists and unset fields match everything.
 struct JobFilter {
@@ -44,4 +44,4 @@ struct BulkInsertResult {
   std::int64_t duplicates = 0;  // lines whose unique key matched a live job
 };
 
-}  // namespace taskq
+}  // namespace taskq::store

@@ -5,7 +5,7 @@
 
 #include "taskq/core/time.hpp"
 
-namespace taskq {
+namespace taskq::store {
 
 /// The lease taskq-schedulerd's instances compete for (one leads at a time); taskctl and the API
 /// read it by this name.
@@ -34,4 +34,4 @@ struct LeaseFence {
   std::int64_t term = 0;
 };
 
-}  // namespace taskq
+}  // namespace taskq::store

@@ -6,7 +6,7 @@
 #include "taskq/core/job.hpp"
 #include "taskq/core/time.hpp"
 
-namespace taskq {
+namespace taskq::store {
 
 /// What a worker reports for a job it ran.
 struct Outcome {
@@ -31,4 +31,4 @@ struct ProgressUpdate {
   std::string progress;  // JSON object text
 };
 
-}  // namespace taskq
+}  // namespace taskq::store

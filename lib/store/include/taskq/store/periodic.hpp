@@ -7,7 +7,7 @@
 #include "taskq/core/job.hpp"
 #include "taskq/core/time.hpp"
 
-namespace taskq {
+namespace taskq::store {
 
 /// One tick of a periodic schedule to enqueue.
 struct PeriodicFire {
@@ -54,4 +54,4 @@ struct PeriodicInfo {
   std::optional<Timestamp> paused_at;
 };
 
-}  // namespace taskq
+}  // namespace taskq::store

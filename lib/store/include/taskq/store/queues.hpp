@@ -6,7 +6,7 @@
 
 #include "taskq/core/time.hpp"
 
-namespace taskq {
+namespace taskq::store {
 
 struct QueueStats {
   std::string queue;
@@ -21,4 +21,4 @@ struct QueueChange {
   bool changed;  // false: it was already paused (or not paused, for resume)
 };
 
-}  // namespace taskq
+}  // namespace taskq::store

@@ -31,7 +31,7 @@
 #include "taskq/store/queues.hpp"
 #include "taskq/store/workers.hpp"
 
-namespace taskq {
+namespace taskq::store {
 
 struct StoreOptions {
   std::string url;
@@ -203,4 +203,4 @@ class Store {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace taskq
+}  // namespace taskq::store

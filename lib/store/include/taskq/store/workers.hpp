@@ -9,7 +9,7 @@
 #include "taskq/core/time.hpp"
 #include "taskq/store/jobs.hpp"
 
-namespace taskq {
+namespace taskq::store {
 
 struct WorkerInfo {
   std::int64_t id = 0;
@@ -42,4 +42,4 @@ struct WorkerRegistration {
   std::string version{};
 };
 
-}  // namespace taskq
+}  // namespace taskq::store

@@ -29,7 +29,7 @@
 namespace taskq {
 
 struct WorkerOptions {
-  StoreOptions store;
+  store::StoreOptions store;
   WorkerConfig worker;
   std::map<std::string, KindConfig> kinds;
   std::string version;
