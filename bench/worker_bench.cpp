@@ -129,8 +129,8 @@ bool none_unfinished(pqxx::connection& c, const std::string& schema) {
       .as<bool>();
 }
 
-taskq::WorkerOptions worker_options(const Args& a, int concurrency) {
-  taskq::WorkerOptions w;
+taskq::worker::WorkerOptions worker_options(const Args& a, int concurrency) {
+  taskq::worker::WorkerOptions w;
   w.store = store_options(a);
   w.worker.queues = {{"default", concurrency}};
   w.worker.delete_completed = a.num("delete-completed", 0) != 0;
@@ -165,7 +165,7 @@ int cmd_peer(const Args& a) {
   pqxx::connection poll(opts.url);
   double drain_s = 0;
   {
-    taskq::Worker w(worker_options(a, concurrency));
+    taskq::worker::Worker w(worker_options(a, concurrency));
     const auto d0 = Steady::now();
     w.start();
     while (w.stats().completed < n) std::this_thread::sleep_for(std::chrono::microseconds{500});
@@ -181,12 +181,12 @@ int cmd_peer(const Args& a) {
   std::vector<double> lat;
   double lat_enqueue_p50 = 0;
   {
-    taskq::Worker w(worker_options(a, concurrency));
-    w.register_handler("lat", [&](taskq::JobContext& ctx) {
+    taskq::worker::Worker w(worker_options(a, concurrency));
+    w.register_handler("lat", [&](taskq::worker::JobContext& ctx) {
       const auto now = Steady::now();
       std::lock_guard lock(mu);
       started[ctx.job.id] = now;
-      return taskq::HandlerResult{};
+      return taskq::worker::HandlerResult{};
     });
     w.start();
     std::vector<double> enqueue_ms;
@@ -224,20 +224,21 @@ int cmd_peer(const Args& a) {
   }
 
   const bool deleting = a.num("delete-completed", 0) != 0;
-  boost::json::object o{{"peer", deleting ? "taskq-delete" : "taskq"},
-                        {"version", "0.1.0"},
-                        {"n", n},
-                        {"enqueue_per_s", std::llround(static_cast<double>(n) / enqueue_s)},
-                        {"drain_per_s", std::llround(static_cast<double>(n) / drain_s)},
-                        {"drain_ms", std::llround(drain_s * 1000)},
-                        {"lat_p50_ms", percentile(lat, 50)},
-                        {"lat_p95_ms", percentile(lat, 95)},
-                        {"lat_p99_ms", percentile(lat, 99)},
-                        {"lat_max_ms", percentile(lat, 100)},
-                        {"lat_enqueue_call_p50_ms", lat_enqueue_p50},
-                        {"settings", "in-process taskq::Worker, queue default = " + std::to_string(concurrency) +
-                                         " slots, delete_completed=" + (deleting ? "true" : "false") +
-                                         "; enqueue = Client::enqueue_many (COPY); latency handler in-process"}};
+  boost::json::object o{
+      {"peer", deleting ? "taskq-delete" : "taskq"},
+      {"version", "0.1.0"},
+      {"n", n},
+      {"enqueue_per_s", std::llround(static_cast<double>(n) / enqueue_s)},
+      {"drain_per_s", std::llround(static_cast<double>(n) / drain_s)},
+      {"drain_ms", std::llround(drain_s * 1000)},
+      {"lat_p50_ms", percentile(lat, 50)},
+      {"lat_p95_ms", percentile(lat, 95)},
+      {"lat_p99_ms", percentile(lat, 99)},
+      {"lat_max_ms", percentile(lat, 100)},
+      {"lat_enqueue_call_p50_ms", lat_enqueue_p50},
+      {"settings", "in-process taskq::worker::Worker, queue default = " + std::to_string(concurrency) +
+                       " slots, delete_completed=" + (deleting ? "true" : "false") +
+                       "; enqueue = Client::enqueue_many (COPY); latency handler in-process"}};
   std::cout << boost::json::serialize(o) << std::endl;
   return 0;
 }
@@ -256,11 +257,11 @@ int cmd_exec(const Args& a) {
     return true;
   });
   auto w_opts = worker_options(a, concurrency);
-  taskq::KindConfig k;
+  taskq::config::KindConfig k;
   k.name = "exec";
   k.exec = {a.get("program", "/bin/true")};
   w_opts.kinds["exec"] = k;
-  taskq::Worker w(w_opts);
+  taskq::worker::Worker w(w_opts);
   const auto t0 = Steady::now();
   w.start();
   while (w.stats().completed + w.stats().failed + w.stats().retried < n)

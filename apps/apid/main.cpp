@@ -7,6 +7,7 @@
 #include "taskq/api/tls_files.hpp"
 #include "taskq/daemon/run.hpp"
 
+using taskq::config::Config, taskq::config::Program;
 using namespace taskq;
 using namespace taskq::daemon;
 

@@ -5,6 +5,13 @@
 
 #include "taskq/core/error.hpp"
 
+using taskq::config::apply_env_overrides;
+using taskq::config::Config;
+using taskq::config::default_config_path;
+using taskq::config::load_config_file;
+using taskq::config::Program;
+using taskq::config::validate_config;
+
 using taskq::queue::Client;
 using taskq::queue::ClientOptions;
 

@@ -41,14 +41,14 @@ class Context {
   GlobalOptions globals;
   std::function<int()> action;  // set by the chosen subcommand
 
-  [[nodiscard]] const Config& config();
+  [[nodiscard]] const taskq::config::Config& config();
   queue::Client& client();
   [[nodiscard]] OutputFormat output() const;
   /// A message for the operator on stderr, unless -q.
   void note(const std::string& message) const;
 
  private:
-  std::optional<Config> config_;
+  std::optional<taskq::config::Config> config_;
   std::unique_ptr<queue::Client> client_;
 };
 

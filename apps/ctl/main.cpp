@@ -6,6 +6,8 @@
 #include "context.hpp"
 #include "taskq/core/error.hpp"
 
+using taskq::config::Config;
+
 namespace {
 
 // CLI11's message, except that an unknown command is named as such.

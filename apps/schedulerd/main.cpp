@@ -1,5 +1,4 @@
-// taskq-schedulerd: one of any number leads (a lease in PostgreSQL), fires periodic jobs and keeps the queue
-// healthy; the others stand by. Run by the daemon skeleton (taskq/daemon/run.hpp). See man taskq-schedulerd(8).
+// taskq-schedulerd: one leads (a lease in PostgreSQL), fires periodic jobs, keeps the queue healthy; others stand by.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -7,6 +6,7 @@
 #include "taskq/daemon/run.hpp"
 #include "taskq/scheduler/scheduler.hpp"
 
+using taskq::config::Config, taskq::config::Program;
 using namespace taskq;
 using namespace taskq::daemon;
 

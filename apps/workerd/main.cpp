@@ -3,10 +3,12 @@
 #include "taskq/daemon/run.hpp"
 #include "taskq/worker/worker.hpp"
 
+using taskq::config::Config, taskq::config::Program, taskq::config::validate_worker_config;
+using taskq::worker::Worker, taskq::worker::WorkerOptions;
 using namespace taskq;
 using namespace taskq::daemon;
 
-static void worker(const Config& config, Service& svc) {
+static void run_jobs(const Config& config, Service& svc) {
   WorkerOptions options;
   options.store = store_options(config, Program::workerd);
   options.worker = config.worker;
@@ -32,5 +34,5 @@ static void worker(const Config& config, Service& svc) {
 int main(int argc, char** argv) {
   return run(argc, argv,
              {"taskq-workerd", TASKQ_VERSION, "claims jobs from PostgreSQL and runs them", validate_worker_config,
-              describe_worker, worker});
+              describe_worker, run_jobs});
 }

@@ -16,6 +16,11 @@
 #include "taskq/worker/worker.hpp"
 #include "test_db.hpp"
 
+using taskq::worker::HandlerResult;
+using taskq::worker::JobContext;
+using taskq::worker::Worker;
+using taskq::worker::WorkerOptions;
+
 using taskq::store::JobFilter;
 using taskq::store::Outcome;
 using taskq::store::ProgressUpdate;

@@ -12,6 +12,11 @@
 #include "taskq/worker/worker.hpp"
 #include "test_db.hpp"
 
+using taskq::worker::HandlerResult;
+using taskq::worker::JobContext;
+using taskq::worker::Worker;
+using taskq::worker::WorkerOptions;
+
 using taskq::store::Outcome;
 
 using taskq::queue::Client;

@@ -11,6 +11,8 @@
 #include "taskq/scheduler/scheduler.hpp"
 #include "test_db.hpp"
 
+using taskq::config::PeriodicConfig;
+
 using taskq::store::FireResult;
 using taskq::store::LeaseFence;
 using taskq::store::PeriodicDef;

@@ -1,4 +1,4 @@
-// The embedded worker (taskq::Worker) against a real PostgreSQL: in-process handlers, progress,
+// The embedded worker (taskq::worker::Worker) against a real PostgreSQL: in-process handlers, progress,
 // exceptions, timeouts through the stop token, connections used, graceful stop.
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -11,6 +11,14 @@
 #include "taskq/queue/client.hpp"
 #include "taskq/worker/worker.hpp"
 #include "test_db.hpp"
+
+using taskq::worker::HandlerResult;
+using taskq::worker::JobContext;
+using taskq::worker::Worker;
+using taskq::worker::WorkerOptions;
+
+using taskq::config::HttpHandlerConfig;
+using taskq::config::KindConfig;
 
 using taskq::store::Outcome;
 

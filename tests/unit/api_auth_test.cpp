@@ -4,6 +4,8 @@
 
 #include "auth.hpp"
 
+using taskq::config::ApiToken;
+
 using namespace taskq;
 using namespace taskq::api;
 

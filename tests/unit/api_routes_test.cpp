@@ -7,6 +7,8 @@
 #include "route_table.hpp"
 #include "routes.hpp"
 
+using taskq::config::ApiToken;
+
 using namespace taskq;
 using namespace taskq::api;
 

@@ -10,6 +10,9 @@
 #include "taskq/config/config.hpp"
 #include "taskq/core/error.hpp"
 
+using taskq::config::ApiTls;
+using taskq::config::Config;
+
 using namespace taskq;
 
 TEST_CASE("api TLS files: each must be readable, named with the config file and the key", "[api][config]") {

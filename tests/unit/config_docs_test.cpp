@@ -11,6 +11,18 @@
 #include "taskq/config/config.hpp"
 #include "taskq/core/error.hpp"
 
+using taskq::config::api_table_keys;
+using taskq::config::Config;
+using taskq::config::config_keys;
+using taskq::config::ConfigKey;
+using taskq::config::kind_keys;
+using taskq::config::load_config_file;
+using taskq::config::parse_config;
+using taskq::config::periodic_keys;
+using taskq::config::Program;
+using taskq::config::validate_config;
+using taskq::config::validate_worker_config;
+
 using namespace taskq;
 
 namespace {

@@ -9,6 +9,12 @@
 #include "taskq/config/config.hpp"
 #include "taskq/core/error.hpp"
 
+using taskq::config::Config;
+using taskq::config::config_keys;
+using taskq::config::parse_config;
+using taskq::config::validate_config;
+using taskq::config::validate_worker_config;
+
 using namespace taskq;
 
 namespace {

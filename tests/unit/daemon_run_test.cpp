@@ -21,6 +21,9 @@
 #include "taskq/daemon/daemon.hpp"
 #include "taskq/daemon/run.hpp"
 
+using taskq::config::Config;
+using taskq::config::Program;
+
 using taskq::store::StoreOptions;
 
 using namespace taskq;

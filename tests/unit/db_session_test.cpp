@@ -8,6 +8,10 @@
 #include "taskq/core/error.hpp"
 #include "taskq/db/connection.hpp"
 
+using taskq::config::Config;
+using taskq::config::parse_config;
+using taskq::config::Program;
+
 using namespace taskq;
 using namespace std::chrono_literals;
 

@@ -17,6 +17,9 @@
 #include "taskq/config/config.hpp"
 #include "taskq/core/error.hpp"
 
+using taskq::config::Config;
+using taskq::config::parse_config;
+
 using namespace taskq;
 using namespace taskq::worker;
 

@@ -16,6 +16,10 @@
 #include "taskq/core/error.hpp"
 #include "taskq/core/utf8.hpp"
 
+using taskq::worker::HandlerResult;
+
+using taskq::config::HttpHandlerConfig;
+
 using namespace taskq;
 using namespace taskq::worker;
 using namespace std::chrono_literals;

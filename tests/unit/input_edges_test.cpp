@@ -10,6 +10,9 @@
 #include "taskq/core/printable.hpp"
 #include "taskq/core/time.hpp"
 
+using taskq::config::Config;
+using taskq::config::parse_config;
+
 using namespace taskq;
 using namespace std::chrono;
 

@@ -6,6 +6,8 @@
 #include "run_output.hpp"
 #include "taskq/core/utf8.hpp"
 
+using taskq::worker::HandlerResult;
+
 using namespace taskq;
 using namespace taskq::worker;
 

@@ -8,6 +8,10 @@
 #include "taskq/core/error.hpp"
 #include "taskq/scheduler/scheduler.hpp"
 
+using taskq::config::Config;
+using taskq::config::parse_config;
+using taskq::config::validate_config;
+
 using namespace taskq;
 using namespace std::chrono_literals;
 using scheduler::LeaseTimer;

@@ -18,6 +18,10 @@
 #include "subprocess.hpp"
 #include "taskq/core/error.hpp"
 
+using taskq::worker::HandlerResult;
+
+using taskq::config::BackoffConfig;
+
 using namespace taskq;
 using namespace taskq::worker;
 using namespace std::chrono_literals;

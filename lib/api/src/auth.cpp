@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+using taskq::config::ApiToken;
+
 namespace taskq::api {
 
 namespace {

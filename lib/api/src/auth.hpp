@@ -18,7 +18,7 @@ std::string sha256_hex(std::string_view data);
 
 class Authenticator {
  public:
-  Authenticator(std::vector<ApiToken> tokens, bool insecure_no_auth);
+  Authenticator(std::vector<taskq::config::ApiToken> tokens, bool insecure_no_auth);
 
   struct Result {
     unsigned status = 200;  // 200, 401 (missing or unknown token), 403 (scope missing)

@@ -56,7 +56,7 @@ struct RouteContext {
   const DbPool* pool = nullptr;  // /readyz reports a stuck pool
   // GET /v1/workers calls a worker "dead" once its heartbeat is older than this: the config's
   // scheduler.worker_grace (after which taskq-schedulerd rescues its jobs), whose default it has.
-  Duration worker_grace = SchedulerConfig{}.worker_grace;
+  Duration worker_grace = taskq::config::SchedulerConfig{}.worker_grace;
 };
 
 /// Decides a request from route_table(): 400 (malformed path), 404, 405, 401, 403, then the

@@ -9,6 +9,9 @@
 
 #include "taskq/core/error.hpp"
 
+using taskq::config::Config;
+using taskq::config::validate_api_config;
+
 namespace taskq::api {
 
 void check_tls_files(const Config& c) {

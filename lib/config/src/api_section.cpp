@@ -5,7 +5,7 @@
 #include "config_parse.hpp"
 #include "taskq/core/error.hpp"
 
-namespace taskq {
+namespace taskq::config {
 
 const std::vector<ConfigKey>& api_table_keys() {
   static const std::vector<ConfigKey> keys = {
@@ -21,7 +21,7 @@ const std::vector<ConfigKey>& api_table_keys() {
   return keys;
 }
 
-namespace config_parse {
+namespace parsing {
 
 KeyHandlers api_server_handlers() {
   return {
@@ -179,5 +179,5 @@ ApiToken parse_token(const toml::node& node, std::size_t index, std::string_view
   return t;
 }
 
-}  // namespace config_parse
-}  // namespace taskq
+}  // namespace parsing
+}  // namespace taskq::config

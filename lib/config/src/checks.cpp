@@ -7,7 +7,7 @@
 #include "taskq/config/config.hpp"
 #include "taskq/core/error.hpp"
 
-namespace taskq {
+namespace taskq::config {
 
 void validate_schema_name(std::string_view schema) {
   auto fail = [&](const std::string& why) {
@@ -73,4 +73,4 @@ void validate_worker_config(const Config& config) {
   }
 }
 
-}  // namespace taskq
+}  // namespace taskq::config

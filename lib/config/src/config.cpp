@@ -11,8 +11,8 @@
 #include "config_parse.hpp"
 #include "taskq/core/error.hpp"
 
-namespace taskq {
-namespace config_parse {
+namespace taskq::config {
+namespace parsing {
 
 const KeyHandlers& handlers() {
   static const KeyHandlers table = [] {
@@ -127,29 +127,28 @@ void read_section(Config& config, std::string_view section, const toml::table& t
 }
 
 }  // namespace
-}  // namespace config_parse
+}  // namespace parsing
 
 const std::vector<ConfigKey>& config_keys() {
   static const std::vector<ConfigKey> keys = [] {
     std::vector<ConfigKey> out;
-    for (const auto& h : config_parse::handlers()) out.push_back(h.key);
+    for (const auto& h : parsing::handlers()) out.push_back(h.key);
     return out;
   }();
   return keys;
 }
 
 Config parse_config(std::string_view toml_text, std::string_view source_name) {
-  const toml::table root = config_parse::parse_toml(toml_text, source_name);
+  const toml::table root = parsing::parse_toml(toml_text, source_name);
   Config config;
   config.source = std::string(source_name);
   for (const auto& [section, node] : root) {
     const auto* table = node.as_table();
-    if (!table)
-      config_parse::bad(config_parse::where_of(source_name, node), section.str(), "expected a [section] table");
+    if (!table) parsing::bad(parsing::where_of(source_name, node), section.str(), "expected a [section] table");
     if (section.str() == "kinds")
-      config_parse::read_kinds(config, *table, source_name);
+      parsing::read_kinds(config, *table, source_name);
     else
-      config_parse::read_section(config, section.str(), *table, source_name);
+      parsing::read_section(config, section.str(), *table, source_name);
   }
   return config;
 }
@@ -185,4 +184,4 @@ void apply_env_overrides(Config& config) {
   }
 }
 
-}  // namespace taskq
+}  // namespace taskq::config

@@ -21,7 +21,7 @@
 
 #include "taskq/config/config.hpp"
 
-namespace taskq::config_parse {
+namespace taskq::config::parsing {
 
 /// One fixed key: its documentation (config_keys()) and how its value lands in Config.
 struct KeyHandler {
@@ -75,4 +75,4 @@ ApiTls parse_tls(const toml::node& node, const std::string& where);
 /// One [[api.tokens]] entry (api_section.cpp).
 ApiToken parse_token(const toml::node& node, std::size_t index, std::string_view source);
 
-}  // namespace taskq::config_parse
+}  // namespace taskq::config::parsing

@@ -4,8 +4,8 @@
 #include "config_parse.hpp"
 #include "taskq/core/error.hpp"
 
-namespace taskq {
-namespace config_parse {
+namespace taskq::config {
+namespace parsing {
 namespace {
 
 // Session timeouts: PostgreSQL takes at most INT_MAX milliseconds; taskq documents 24h.
@@ -133,7 +133,7 @@ KeyHandlers log_jobs_handlers() {
   };
 }
 
-}  // namespace config_parse
+}  // namespace parsing
 
 Duration PerProgram::of(Program p) const {
   switch (p) {
@@ -162,4 +162,4 @@ SessionSettings DatabaseConfig::session(Program program) const {
   return s;
 }
 
-}  // namespace taskq
+}  // namespace taskq::config

@@ -8,7 +8,7 @@
 #include "taskq/core/error.hpp"
 #include "taskq/core/job.hpp"
 
-namespace taskq {
+namespace taskq::config {
 
 const std::vector<ConfigKey>& periodic_keys() {
   static const std::vector<ConfigKey> keys = {
@@ -30,7 +30,7 @@ const std::vector<ConfigKey>& periodic_keys() {
   return keys;
 }
 
-namespace config_parse {
+namespace parsing {
 
 KeyHandlers scheduler_handlers() {
   return {
@@ -180,5 +180,5 @@ PeriodicConfig parse_periodic(const toml::node& node, std::size_t index, std::st
   return p;
 }
 
-}  // namespace config_parse
-}  // namespace taskq
+}  // namespace parsing
+}  // namespace taskq::config

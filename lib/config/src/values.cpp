@@ -5,7 +5,7 @@
 #include "config_parse.hpp"
 #include "taskq/core/error.hpp"
 
-namespace taskq::config_parse {
+namespace taskq::config::parsing {
 
 [[noreturn]] void bad(const std::string& where, std::string_view key, const std::string& why) {
   throw Error(Errc::invalid_input, where + ": " + std::string(key) + ": " + why);
@@ -110,4 +110,4 @@ std::string where_of(std::string_view source, const toml::node& n) {
   return w;
 }
 
-}  // namespace taskq::config_parse
+}  // namespace taskq::config::parsing

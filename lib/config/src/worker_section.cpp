@@ -7,7 +7,7 @@
 #include "taskq/core/error.hpp"
 #include "taskq/core/job.hpp"
 
-namespace taskq {
+namespace taskq::config {
 
 bool never_passed_to_handlers(std::string_view name) {
   return name.substr(0, 2) == "PG" || name.substr(0, 6) == "TASKQ_";
@@ -34,7 +34,7 @@ const std::vector<ConfigKey>& kind_keys() {
   return keys;
 }
 
-namespace config_parse {
+namespace parsing {
 
 KeyHandlers worker_handlers() {
   return {
@@ -230,5 +230,5 @@ KindConfig parse_kind(std::string_view name, const toml::node& node, std::string
   return k;
 }
 
-}  // namespace config_parse
-}  // namespace taskq
+}  // namespace parsing
+}  // namespace taskq::config

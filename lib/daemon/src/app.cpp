@@ -2,6 +2,12 @@
 
 #include <CLI/CLI.hpp>
 
+using taskq::config::apply_env_overrides;
+using taskq::config::Config;
+using taskq::config::default_config_path;
+using taskq::config::load_config_file;
+using taskq::config::validate_config;
+
 namespace taskq::daemon {
 
 std::optional<int> parse_flags(int argc, char** argv, const std::string& name, std::string_view version,

@@ -5,6 +5,8 @@
 
 #include "taskq/daemon/app.hpp"
 
+using taskq::config::Config;
+
 namespace taskq::daemon {
 
 std::optional<std::string> config_file_warning(const Config& config) {

@@ -1,5 +1,7 @@
 #include "taskq/daemon/describe.hpp"
 
+using taskq::config::Config;
+
 namespace taskq::daemon {
 
 std::string describe_worker(const Config& c) {

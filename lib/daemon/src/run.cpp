@@ -12,6 +12,8 @@
 #include "taskq/daemon/daemon.hpp"
 #include "taskq/log/log.hpp"
 
+using taskq::config::Config;
+
 using taskq::log::setup_logging;
 
 namespace taskq::daemon {

@@ -1,5 +1,8 @@
 #include "taskq/daemon/store_options.hpp"
 
+using taskq::config::Config;
+using taskq::config::Program;
+
 using taskq::store::StoreOptions;
 
 namespace taskq::daemon {

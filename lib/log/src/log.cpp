@@ -8,6 +8,8 @@
 
 #include "taskq/core/error.hpp"
 
+using taskq::config::LogConfig;
+
 namespace taskq::log {
 namespace {
 

@@ -7,6 +7,8 @@
 
 #include "scheduler_impl.hpp"
 
+using taskq::config::PeriodicConfig;
+
 using taskq::store::DbLink;
 using taskq::store::Store;
 

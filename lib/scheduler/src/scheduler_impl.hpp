@@ -29,7 +29,7 @@ namespace taskq::scheduler {
 using steady = std::chrono::steady_clock;
 
 struct Schedule {
-  PeriodicConfig config;
+  taskq::config::PeriodicConfig config;
   cron::Expression expr;
   std::optional<Timestamp> last;  // last tick handled (fired, found fired, or paused) in this term
   std::optional<Timestamp> next;  // first tick after `last`, for the wait

@@ -6,6 +6,9 @@
 #include "taskq/core/error.hpp"
 #include "taskq/scheduler/scheduler.hpp"
 
+using taskq::config::Config;
+using taskq::config::validate_config;
+
 namespace taskq::scheduler {
 
 void validate_config(const Config& config) {

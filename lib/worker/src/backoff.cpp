@@ -1,5 +1,7 @@
 #include "backoff.hpp"
 
+using taskq::config::BackoffConfig;
+
 namespace taskq::worker {
 
 Duration retry_delay(const BackoffConfig& config, int attempt, std::mt19937_64& rng) {

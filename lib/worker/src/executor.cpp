@@ -32,6 +32,9 @@
 #include "taskq/core/utf8.hpp"
 #include "thread_pool.hpp"
 
+using taskq::config::BackoffConfig;
+using taskq::config::KindConfig;
+
 using taskq::store::Outcome;
 
 extern char** environ;

@@ -20,7 +20,7 @@
 namespace taskq::worker {
 
 struct ExecutorOptions {
-  std::map<std::string, KindConfig> kinds;
+  std::map<std::string, taskq::config::KindConfig> kinds;
   std::map<std::string, InProcessHandler> in_process;
   std::string config_source;
   std::vector<std::string> pass_env;  // worker.pass_env (handler_env.hpp)
@@ -55,7 +55,7 @@ class Executor {
   /// Thread-safe. Stops every running job; they end `returned` (no attempt used).
   void stop_all();
   /// Thread-safe. New [kinds.*] for jobs started from now on.
-  void reload_kinds(std::map<std::string, KindConfig> kinds);
+  void reload_kinds(std::map<std::string, taskq::config::KindConfig> kinds);
   /// Jobs submitted and not yet finished.
   [[nodiscard]] std::size_t running() const noexcept { return running_.load(std::memory_order_acquire); }
   /// Ends the loop thread. Call after every job finished (or was stopped).

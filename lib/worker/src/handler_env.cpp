@@ -2,6 +2,8 @@
 
 #include "taskq/config/config.hpp"
 
+using taskq::config::never_passed_to_handlers;
+
 namespace taskq::worker {
 namespace {
 

@@ -14,6 +14,8 @@
 #include "taskq/core/error.hpp"
 #include "taskq/core/utf8.hpp"
 
+using taskq::config::HttpHandlerConfig;
+
 namespace taskq::worker {
 namespace beast = boost::beast;
 namespace http = beast::http;

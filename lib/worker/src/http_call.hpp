@@ -34,7 +34,7 @@ class HttpCall {
 /// Starts a POST of `body` (JSON) to `config.url` with `config.headers`, bounded by
 /// `config.timeout`. `done` runs exactly once on the io_context's thread. Response bodies over
 /// 1 MiB are an error (retry).
-std::shared_ptr<HttpCall> start_http_call(boost::asio::io_context& io, const HttpHandlerConfig& config,
+std::shared_ptr<HttpCall> start_http_call(boost::asio::io_context& io, const taskq::config::HttpHandlerConfig& config,
                                           std::string body, std::function<void(HandlerResult)> done);
 
 }  // namespace taskq::worker

@@ -15,6 +15,8 @@
 
 #include "taskq/core/error.hpp"
 
+using taskq::config::ResourceLimits;
+
 namespace taskq::worker {
 
 namespace {

@@ -20,7 +20,7 @@ struct SpawnOptions {
   std::vector<std::string> argv;                         // argv[0] is a path (absolute or relative to cwd)
   std::vector<std::pair<std::string, std::string>> env;  // the child's whole environment
   std::optional<std::string> working_dir;
-  ResourceLimits limits;
+  taskq::config::ResourceLimits limits;
 };
 
 /// A started child. The parent's ends are non-blocking and close-on-exec.

@@ -20,6 +20,8 @@
 #include "taskq/core/time.hpp"
 #include "taskq/store/db_link.hpp"
 
+using taskq::config::KindConfig;
+
 using taskq::store::DbLink;
 using taskq::store::Notification;
 using taskq::store::Outcome;
@@ -28,7 +30,7 @@ using taskq::store::Store;
 using taskq::store::StoreOptions;
 using taskq::store::WorkerRegistration;
 
-namespace taskq {
+namespace taskq::worker {
 using taskq::store::DbLink;
 using worker::Completer;
 using worker::Executor;
@@ -522,4 +524,4 @@ WorkerStats Worker::stats() const {
   return s;
 }
 
-}  // namespace taskq
+}  // namespace taskq::worker

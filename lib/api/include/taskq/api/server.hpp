@@ -21,12 +21,12 @@ namespace taskq::api {
 
 struct ApiOptions {
   store::StoreOptions store;  // application_name names the pool's connections
-  ApiConfig config;
+  taskq::config::ApiConfig config;
   EnqueueLimits limits;
   std::string version;
   // GET /v1/workers calls a worker "dead" once its heartbeat is older than this
   // (scheduler.worker_grace, as taskq-schedulerd's rescue does).
-  Duration worker_grace = SchedulerConfig{}.worker_grace;
+  Duration worker_grace = taskq::config::SchedulerConfig{}.worker_grace;
 };
 
 class Server {

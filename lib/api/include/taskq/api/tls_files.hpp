@@ -8,9 +8,9 @@ namespace taskq::api {
 
 /// With [api.tls]: its cert and key are readable by this process. Throws Error(invalid_input)
 /// naming the config file, the key, the path and the reason.
-void check_tls_files(const Config& c);
+void check_tls_files(const taskq::config::Config& c);
 
 /// Everything taskq-apid checks in its config: validate_api_config(), then check_tls_files().
-void check_config(const Config& c);
+void check_config(const taskq::config::Config& c);
 
 }  // namespace taskq::api

@@ -14,7 +14,7 @@
 #include "taskq/core/session.hpp"
 #include "taskq/core/time.hpp"
 
-namespace taskq {
+namespace taskq::config {
 
 /// The programs sharing the config, for settings whose right value depends on what a program does.
 enum class Program { apid, workerd, schedulerd, taskctl };
@@ -218,4 +218,4 @@ void validate_api_config(const Config& config);
 /// Schema names: lower-case letters, digits and '_', not starting with a digit, at most 48 bytes.
 void validate_schema_name(std::string_view schema);
 
-}  // namespace taskq
+}  // namespace taskq::config

@@ -31,14 +31,14 @@ std::optional<int> parse_flags(int argc, char** argv, const std::string& name, s
 /// The file named by --config, else /etc/taskq/taskq.toml when it exists, else the defaults;
 /// then the environment overrides, validate_config(), and the daemon's own `check` of its
 /// sections. Throws Error(invalid_input) naming the file, line and key.
-Config load_config(const Flags& flags, const std::function<void(const Config&)>& check);
+taskq::config::Config load_config(const Flags& flags, const std::function<void(const taskq::config::Config&)>& check);
 
 /// The config file may hold secrets (a database URL with its password, webhook headers, token
 /// hashes). A warning naming the file, its mode and the fix when other users may read or change
 /// it: readable or writable by everyone, writable by its group, or readable by a group other than
 /// the daemon's own (`640 root:taskq` with the daemons in group taskq is fine). Nothing for the
 /// defaults or a file that cannot be examined.
-std::optional<std::string> config_file_warning(const Config& config);
+std::optional<std::string> config_file_warning(const taskq::config::Config& config);
 
 /// The exit code for an error while starting: 69 when the database is unreachable or the schema
 /// not migrated, 70 otherwise.

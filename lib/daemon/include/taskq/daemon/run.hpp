@@ -38,7 +38,7 @@ struct Service {
   std::function<bool(Duration watchdog)> healthy;
   /// SIGHUP, once the file has been loaded and checked and logging set up again from it: applies
   /// what can change at once; returns the line to log. Throwing refuses the reload.
-  std::function<std::string(const Config& config)> reload;
+  std::function<std::string(const taskq::config::Config& config)> reload;
   /// Appended to "SIGTERM: stopping" and "SIGINT: stopping" in the log.
   std::string stopping_graceful;
   std::string stopping_now;
@@ -55,11 +55,11 @@ struct Daemon {
   std::string version;  // printed by --version after the name
   std::string summary;  // what it does: --help says "NAME: SUMMARY (see man NAME)"
   /// The daemon's checks of its sections, after validate_config() (throws Error(invalid_input)).
-  std::function<void(const Config& config)> check;
+  std::function<void(const taskq::config::Config& config)> check;
   /// The summary printed by --check-config after "FILE: OK: ".
-  std::function<std::string(const Config& config)> describe;
+  std::function<std::string(const taskq::config::Config& config)> describe;
   /// Builds the service (fills in its hooks), after logging is set up and signals are blocked.
-  std::function<void(const Config& config, Service& service)> build;
+  std::function<void(const taskq::config::Config& config, Service& service)> build;
 };
 
 /// Runs the daemon as main() would (see the top of this file); returns the exit code.

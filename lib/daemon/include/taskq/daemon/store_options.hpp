@@ -8,6 +8,6 @@ namespace taskq::daemon {
 
 /// [database] url, schema and connect_timeout; the session settings of `program`; the program's
 /// name ("taskq-workerd", ...) as application_name.
-store::StoreOptions store_options(const Config& config, Program program);
+store::StoreOptions store_options(const taskq::config::Config& config, taskq::config::Program program);
 
 }  // namespace taskq::daemon

@@ -8,6 +8,6 @@
 namespace taskq::log {
 
 /// Installs the default logger. Throws Error(invalid_input) for an unknown level or format.
-void setup_logging(const LogConfig& config, std::string_view program);
+void setup_logging(const taskq::config::LogConfig& config, std::string_view program);
 
 }  // namespace taskq::log

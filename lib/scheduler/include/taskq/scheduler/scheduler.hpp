@@ -25,11 +25,11 @@ namespace taskq::scheduler {
 /// Checks [scheduler] for taskq-schedulerd: errors found while parsing, then each schedule's cron
 /// expression, time zone, name (unique) and job. Throws Error(invalid_input) naming the file, the
 /// line and the schedule.
-void validate_config(const Config& config);
+void validate_config(const taskq::config::Config& config);
 
 struct SchedulerOptions {
   store::StoreOptions store;  // application_name names the connections ("taskq-schedulerd lease", ...)
-  SchedulerConfig config;
+  taskq::config::SchedulerConfig config;
   EnqueueLimits limits;
   std::string lease_name = store::scheduler_lease_name;
   std::string host;  // for the lease row (`taskctl leader`)
@@ -118,7 +118,7 @@ class Scheduler {
   /// Replaces the periodic schedules (SIGHUP): the leader records them at once, as at the start
   /// of a term (last fired ticks come from the database, so nothing fires twice); a standby
   /// uses them when it leads. Throws Error(invalid_input) for an invalid cron expression.
-  void reload_schedules(const std::vector<PeriodicConfig>& periodic);
+  void reload_schedules(const std::vector<taskq::config::PeriodicConfig>& periodic);
 
   [[nodiscard]] const std::string& holder() const;
   /// The term it leads with, or 0 as a standby.

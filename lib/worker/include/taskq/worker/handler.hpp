@@ -9,7 +9,7 @@
 #include "taskq/core/job.hpp"
 #include "taskq/core/time.hpp"
 
-namespace taskq {
+namespace taskq::worker {
 
 struct HandlerResult {
   enum class Kind {
@@ -39,4 +39,4 @@ struct JobContext {
 /// (retry) whose message is the exception's what().
 using InProcessHandler = std::function<HandlerResult(JobContext&)>;
 
-}  // namespace taskq
+}  // namespace taskq::worker

@@ -26,12 +26,12 @@
 #include "taskq/store/store.hpp"
 #include "taskq/worker/handler.hpp"
 
-namespace taskq {
+namespace taskq::worker {
 
 struct WorkerOptions {
   store::StoreOptions store;
-  WorkerConfig worker;
-  std::map<std::string, KindConfig> kinds;
+  taskq::config::WorkerConfig worker;
+  std::map<std::string, taskq::config::KindConfig> kinds;
   std::string version;
   std::string config_source = "the configuration";  // named in "no handler" errors
 };
@@ -70,7 +70,7 @@ class Worker {
   void stop(Duration wait);
 
   /// Replaces the [kinds.*] handlers for jobs started from now on.
-  void reload_kinds(std::map<std::string, KindConfig> kinds);
+  void reload_kinds(std::map<std::string, taskq::config::KindConfig> kinds);
 
   [[nodiscard]] std::int64_t worker_id() const;
   /// False when the claiming or the listening loop has not gone round for `stall` (a database
@@ -83,4 +83,4 @@ class Worker {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace taskq
+}  // namespace taskq::worker
