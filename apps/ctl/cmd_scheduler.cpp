@@ -12,6 +12,7 @@
 #include "taskq/queue/json_shapes.hpp"
 
 using taskq::queue::lease_json;
+using taskq::queue::periodic_change_json;
 using taskq::queue::periodic_json;
 
 namespace taskq::ctl {
@@ -112,7 +113,7 @@ void add_cron(CLI::App& app, Context& ctx) {
         if (ctx.output() == OutputFormat::table)
           std::cout << "schedule " << *name << ": " << (changed ? "" : "already ") << state << '\n';
         else
-          print_json(boost::json::object{{"name", *name}, {"state", state}, {"changed", changed}});
+          print_json(periodic_change_json(*name, pause, changed));
         return exit_ok;
       };
     });

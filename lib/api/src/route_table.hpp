@@ -59,6 +59,10 @@ struct RouteEntry {
   }
 };
 
+/// An entry of the table; `head`: a GET route also answers HEAD (false for event streams).
+RouteEntry route_entry(std::string method, std::string pattern, Access access,
+                       std::function<Routed(const RouteCall&)> handler, bool head = true);
+
 /// Every route, in the order a 405's Allow lists the methods of one pattern.
 const std::vector<RouteEntry>& route_table();
 

@@ -5,10 +5,12 @@
 #include <map>
 #include <vector>
 
+#include "admin_routes.hpp"
 #include "route_table.hpp"
 #include "taskq/core/json.hpp"
 #include "taskq/core/text.hpp"
 #include "taskq/queue/json_shapes.hpp"
+#include "ui_routes.hpp"
 
 using taskq::store::JobFilter;
 using taskq::store::JobPage;
@@ -46,9 +48,6 @@ std::optional<std::string> percent_decode(std::string_view text) {
   return out;
 }
 
-namespace {
-
-// name -> values, in order; a malformed escape is a 400.
 std::optional<std::multimap<std::string, std::string>> parse_query(std::string_view query) {
   std::multimap<std::string, std::string> out;
   if (query.empty()) return out;
@@ -62,6 +61,8 @@ std::optional<std::multimap<std::string, std::string>> parse_query(std::string_v
   }
   return out;
 }
+
+namespace {
 
 std::optional<JobId> parse_id(const std::string& text) {
   JobId id = 0;
@@ -78,10 +79,6 @@ std::string media_type(const std::string& content_type) {
   return base;
 }
 
-bool is_json(const std::string& content_type) {
-  return media_type(content_type) == "application/json";
-}
-
 Response method_not_allowed(const std::string& allow) {
   auto r = error_response(405, "method_not_allowed", "use " + allow + " on this path");
   r.headers.emplace_back("Allow", allow);
@@ -92,18 +89,6 @@ json::object job_json(const Job& job, std::optional<bool> duplicate = std::nullo
   auto o = job_to_json(job);
   if (duplicate) o["duplicate"] = *duplicate;
   return o;
-}
-
-Routed answer(Response r) {
-  Routed out;
-  out.response = std::move(r);
-  return out;
-}
-
-Routed run_task(DbPool::Task task) {
-  Routed out;
-  out.task = std::move(task);
-  return out;
 }
 
 // The job id of a path's {id}; else the 404 to answer.
@@ -260,10 +245,6 @@ JobFilter job_filter(const std::multimap<std::string, std::string>& query) {
   return f;
 }
 
-Response malformed_query() {
-  return error_response(400, "malformed_query", "the query string has a malformed % escape");
-}
-
 Routed list_route(const RouteCall& call) {
   const auto q = parse_query(call.request.query);
   if (!q) return answer(malformed_query());
@@ -411,47 +392,35 @@ std::function<Routed(const RouteCall&)> read_only(Response (*read)(Client&)) {
   return [read](const RouteCall&) { return run_task(read); };
 }
 
-RouteEntry entry(std::string method, std::string pattern, Access access,
-                 std::function<Routed(const RouteCall&)> handler, bool head = true) {
-  RouteEntry e;
-  e.method = std::move(method);
-  e.pattern = std::move(pattern);
-  e.access = access;
-  e.handler = std::move(handler);
-  e.head = head;
-  e.name = e.method + " " + e.pattern;
-  for (const auto s : split(e.pattern, '/'))
-    if (!s.empty()) e.segments.emplace_back(s);
-  return e;
-}
-
 std::vector<RouteEntry> make_table() {
   const bool no_head = false;  // an event stream answers GET only
   std::vector<RouteEntry> t;
-  t.push_back(entry("GET", "/healthz", Access::open, [](const RouteCall&) {
+  t.push_back(route_entry("GET", "/healthz", Access::open, [](const RouteCall&) {
     return answer(json_response(200, json::object{{"status", "ok"}}));
   }));
-  t.push_back(entry("GET", "/readyz", Access::open, readyz_route));
-  t.push_back(entry("GET", "/metrics", Access::read_if_metrics_auth, metrics_route));
-  t.push_back(entry("GET", "/v1/jobs", Access::read, list_route));
-  t.push_back(entry("POST", "/v1/jobs", Access::enqueue, enqueue_route));
-  t.push_back(entry("POST", "/v1/jobs/batch", Access::enqueue, batch_route));
-  t.push_back(entry("GET", "/v1/jobs/{id}", Access::read, get_route));
-  t.push_back(entry("GET", "/v1/jobs/{id}/events", Access::read, job_events_route, no_head));
-  t.push_back(entry("POST", "/v1/jobs/{id}/cancel", Access::admin,
-                    [](const RouteCall& call) { return job_change_route(call, true); }));
-  t.push_back(entry("POST", "/v1/jobs/{id}/retry", Access::admin,
-                    [](const RouteCall& call) { return job_change_route(call, false); }));
-  t.push_back(entry("GET", "/v1/queues", Access::read, read_only(queues_answer)));
-  t.push_back(entry("POST", "/v1/queues/{q}/pause", Access::admin,
-                    [](const RouteCall& call) { return queue_change_route(call, true); }));
-  t.push_back(entry("POST", "/v1/queues/{q}/resume", Access::admin,
-                    [](const RouteCall& call) { return queue_change_route(call, false); }));
-  t.push_back(entry("GET", "/v1/events", Access::read, events_route, no_head));
-  t.push_back(entry("GET", "/v1/stats", Access::read, read_only(stats_answer)));
-  t.push_back(entry("GET", "/v1/workers", Access::read, workers_route));
-  t.push_back(entry("GET", "/v1/scheduler", Access::read, read_only(scheduler_answer)));
-  t.push_back(entry("GET", "/v1/periodic", Access::read, read_only(periodic_answer)));
+  t.push_back(route_entry("GET", "/readyz", Access::open, readyz_route));
+  t.push_back(route_entry("GET", "/metrics", Access::read_if_metrics_auth, metrics_route));
+  t.push_back(route_entry("GET", "/v1/jobs", Access::read, list_route));
+  t.push_back(route_entry("POST", "/v1/jobs", Access::enqueue, enqueue_route));
+  t.push_back(route_entry("POST", "/v1/jobs/batch", Access::enqueue, batch_route));
+  t.push_back(route_entry("GET", "/v1/jobs/{id}", Access::read, get_route));
+  t.push_back(route_entry("GET", "/v1/jobs/{id}/events", Access::read, job_events_route, no_head));
+  t.push_back(route_entry("POST", "/v1/jobs/{id}/cancel", Access::admin,
+                          [](const RouteCall& call) { return job_change_route(call, true); }));
+  t.push_back(route_entry("POST", "/v1/jobs/{id}/retry", Access::admin,
+                          [](const RouteCall& call) { return job_change_route(call, false); }));
+  t.push_back(route_entry("GET", "/v1/queues", Access::read, read_only(queues_answer)));
+  t.push_back(route_entry("POST", "/v1/queues/{q}/pause", Access::admin,
+                          [](const RouteCall& call) { return queue_change_route(call, true); }));
+  t.push_back(route_entry("POST", "/v1/queues/{q}/resume", Access::admin,
+                          [](const RouteCall& call) { return queue_change_route(call, false); }));
+  t.push_back(route_entry("GET", "/v1/events", Access::read, events_route, no_head));
+  t.push_back(route_entry("GET", "/v1/stats", Access::read, read_only(stats_answer)));
+  t.push_back(route_entry("GET", "/v1/workers", Access::read, workers_route));
+  t.push_back(route_entry("GET", "/v1/scheduler", Access::read, read_only(scheduler_answer)));
+  t.push_back(route_entry("GET", "/v1/periodic", Access::read, read_only(periodic_answer)));
+  add_admin_routes(t);
+  add_ui_routes(t);
   return t;
 }
 
@@ -502,6 +471,40 @@ std::optional<Response> refused(const Authenticator& auth, const Request& req, S
 }
 
 }  // namespace
+
+Routed answer(Response r) {
+  Routed out;
+  out.response = std::move(r);
+  return out;
+}
+
+Routed run_task(DbPool::Task task) {
+  Routed out;
+  out.task = std::move(task);
+  return out;
+}
+
+Response malformed_query() {
+  return error_response(400, "malformed_query", "the query string has a malformed % escape");
+}
+
+bool is_json(const std::string& content_type) {
+  return media_type(content_type) == "application/json";
+}
+
+RouteEntry route_entry(std::string method, std::string pattern, Access access,
+                       std::function<Routed(const RouteCall&)> handler, bool head) {
+  RouteEntry e;
+  e.method = std::move(method);
+  e.pattern = std::move(pattern);
+  e.access = access;
+  e.handler = std::move(handler);
+  e.head = head;
+  e.name = e.method + " " + e.pattern;
+  for (const auto s : split(e.pattern, '/'))
+    if (!s.empty()) e.segments.emplace_back(s);
+  return e;
+}
 
 const std::vector<RouteEntry>& route_table() {
   static const std::vector<RouteEntry> table = make_table();

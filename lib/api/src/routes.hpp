@@ -27,6 +27,7 @@ struct Request {
   std::string content_type;
   std::string authorization;
   std::string idempotency_key;
+  std::string if_none_match;  // the dashboard's assets answer 304 when it names their ETag
   // The body is announced but not read yet: a route that needs it answers only what the headers
   // already decide (401, 403, 404, 405, 415) and otherwise nothing, so the body is read next.
   bool body_pending = false;
@@ -57,6 +58,7 @@ struct RouteContext {
   // GET /v1/workers calls a worker "dead" once its heartbeat is older than this: the config's
   // scheduler.worker_grace (after which taskq-schedulerd rescues its jobs), whose default it has.
   Duration worker_grace = taskq::config::SchedulerConfig{}.worker_grace;
+  bool ui = true;  // api.ui: /ui serves the dashboard (else 404)
 };
 
 /// Decides a request from route_table(): 400 (malformed path), 404, 405, 401, 403, then the
@@ -75,5 +77,17 @@ Response get_answer(JobId id, const Job* job);
 
 /// "a%20b" -> "a b"; nothing when the escape is malformed.
 std::optional<std::string> percent_decode(std::string_view text);
+
+// For the route files (routes.cpp, admin_routes.cpp, ui_routes.cpp):
+/// A route answered at once.
+Routed answer(Response r);
+/// A route whose answer a task on the pool makes.
+Routed run_task(DbPool::Task task);
+/// A query string's parameters, name -> values in order; nothing when an escape is malformed.
+std::optional<std::multimap<std::string, std::string>> parse_query(std::string_view query);
+/// The 400 for a query string with a malformed % escape.
+Response malformed_query();
+/// Whether a Content-Type is application/json (parameters and case aside).
+bool is_json(const std::string& content_type);
 
 }  // namespace taskq::api

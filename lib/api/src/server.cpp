@@ -76,6 +76,7 @@ void Server::start() {
       RouteContext{*d.auth, d.o.limits, d.metrics, d.in_flight, d.o.version, d.o.config.metrics_auth, d.hub.get()});
   d.routes->pool = d.pool.get();
   d.routes->worker_grace = d.o.worker_grace;
+  d.routes->ui = d.o.config.ui;
   d.pool->check_connect();
   tcp::resolver resolver(d.ioc);
   for (const auto& address : d.o.config.listen) {

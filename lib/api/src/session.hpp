@@ -200,6 +200,7 @@ class Session : public StreamSink, public std::enable_shared_from_this<Session<S
     if (q != std::string_view::npos) request_.query = std::string(target.substr(q + 1));
     request_.content_type = std::string(h[http::field::content_type]);
     request_.authorization = std::string(h[http::field::authorization]);
+    request_.if_none_match = std::string(h[http::field::if_none_match]);
     request_.idempotency_key = std::string(h["Idempotency-Key"]);
     if (parser_->is_done()) return dispatch(route(request_, *server_.routes));
 

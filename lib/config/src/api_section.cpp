@@ -116,6 +116,9 @@ KeyHandlers api_limit_handlers() {
        [](Config& c, const toml::node& n, const std::string& w) {
          c.api.metrics_auth = get_bool(n, w, "api.metrics_auth");
        }},
+      {{"api.ui", "boolean", "true",
+        "true: serve the web dashboard under /ui (its pages hold no data; it asks the API with the user's token)."},
+       [](Config& c, const toml::node& n, const std::string& w) { c.api.ui = get_bool(n, w, "api.ui"); }},
   };
 }
 

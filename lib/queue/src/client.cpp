@@ -15,6 +15,7 @@ using taskq::store::JobPage;
 using taskq::store::QueueChange;
 using taskq::store::RescueResult;
 using taskq::store::Store;
+using taskq::store::Throughput;
 
 namespace taskq::queue {
 namespace {
@@ -141,6 +142,12 @@ std::vector<JobChange> Client::retry_matching(const JobFilter& filter, bool dry_
     if (s == JobState::running)
       throw Error(Errc::invalid_input, "state: running jobs cannot be retried (cancel them first)");
   return store_->retry_matching(filter, dry_run);
+}
+
+Throughput Client::throughput(int minutes) {
+  if (minutes < 1 || minutes > max_throughput_minutes)
+    throw Error(Errc::invalid_input, "minutes: must be an integer from 1 to " + std::to_string(max_throughput_minutes));
+  return store_->throughput(minutes);
 }
 
 std::vector<QueueChange> Client::pause(const std::vector<std::string>& queues) {

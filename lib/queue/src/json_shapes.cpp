@@ -8,6 +8,7 @@ using taskq::store::Lease;
 using taskq::store::PeriodicInfo;
 using taskq::store::QueueChange;
 using taskq::store::QueueStats;
+using taskq::store::Throughput;
 using taskq::store::WorkerInfo;
 
 namespace taskq::queue {
@@ -95,6 +96,21 @@ json::object periodic_json(const PeriodicInfo& p) {
           {"last_fire_at", opt_time(p.last_fire_at)},
           {"next_fire_at", opt_time(p.next_fire_at)},
           {"paused_at", opt_time(p.paused_at)}};
+}
+
+json::object periodic_change_json(const std::string& name, bool paused, bool changed) {
+  return {{"name", name}, {"state", paused ? "paused" : "active"}, {"changed", changed}};
+}
+
+json::object throughput_json(const Throughput& t) {
+  json::array buckets;
+  for (const auto& b : t.buckets)
+    buckets.push_back(json::object{{"queue", b.queue},
+                                   {"minute", format_rfc3339(b.minute)},
+                                   {"completed", b.completed},
+                                   {"failed", b.failed},
+                                   {"cancelled", b.cancelled}});
+  return {{"as_of", format_rfc3339(t.as_of)}, {"minutes", t.minutes}, {"buckets", std::move(buckets)}};
 }
 
 }  // namespace taskq::queue

@@ -69,6 +69,17 @@ constexpr std::string_view stats_sql =
     "FROM j FULL JOIN {schema}.queues q ON q.name = j.queue LEFT JOIN f ON f.queue = j.queue "
     "WHERE $1::text IS NULL OR COALESCE(j.queue, q.name) = $1::text ORDER BY 1";
 
+// Finished jobs per queue and minute since the start of the minute $1 - 1 minutes ago: a range
+// of jobs_finished_idx (finished_at, partial on the finished states), the current minute last.
+constexpr std::string_view throughput_sql =
+    "SELECT queue, date_trunc('minute', finished_at) AS m, "
+    "  count(*) FILTER (WHERE state = 'completed'), count(*) FILTER (WHERE state = 'failed'), "
+    "  count(*) FILTER (WHERE state = 'cancelled') "
+    "FROM {schema}.jobs WHERE state IN ('completed', 'failed', 'cancelled') "
+    "  AND finished_at >= date_trunc('minute', now()) - make_interval(mins => $1::int - 1) "
+    "GROUP BY 1, 2 ORDER BY 1, 2";
+constexpr std::string_view current_minute_sql = "SELECT date_trunc('minute', now())";
+
 // $1 queue names.
 std::string running_jobs_sql() {
   return "SELECT " + job_columns("") +
@@ -134,6 +145,25 @@ std::vector<QueueStats> Store::stats(const std::optional<std::string>& queue) {
       if (auto us = opt<std::int64_t>(r[8])) s.oldest_available_age = Duration{*us};
       s.finished_last_minute = r[9].as<std::int64_t>();
       out.push_back(std::move(s));
+    }
+    return out;
+  });
+}
+
+Throughput Store::throughput(int minutes) {
+  return impl_->guard("throughput", [&] {
+    pqxx::read_transaction tx(*impl_->conn);
+    Throughput out;
+    out.minutes = minutes;
+    out.as_of = parse_pg_timestamp(tx.exec1(impl_->sql(current_minute_sql))[0].c_str());
+    for (const auto& r : tx.exec_params(impl_->sql(throughput_sql), minutes)) {
+      ThroughputBucket b;
+      b.queue = r[0].c_str();
+      b.minute = parse_pg_timestamp(r[1].c_str());
+      b.completed = r[2].as<std::int64_t>();
+      b.failed = r[3].as<std::int64_t>();
+      b.cancelled = r[4].as<std::int64_t>();
+      out.buckets.push_back(std::move(b));
     }
     return out;
   });

@@ -164,6 +164,7 @@ struct ApiConfig {
   std::vector<ApiToken> tokens;
   bool insecure_no_auth = false;
   bool metrics_auth = false;  // /metrics needs a token with the read scope
+  bool ui = true;             // serve the web dashboard under /ui
 };
 
 struct Config {

@@ -30,6 +30,9 @@ struct PruneReport {
   int batches = 0;
 };
 
+/// The longest window Client::throughput reports: a day of minutes.
+constexpr int max_throughput_minutes = 1440;
+
 class Client {
  public:
   /// Connects. Throws Error(unavailable) when PostgreSQL cannot be reached.
@@ -86,6 +89,8 @@ class Client {
                     const std::function<void(const std::vector<Job>&)>& on_wait = {});
 
   std::vector<store::QueueStats> stats(const std::optional<std::string>& queue) { return store_->stats(queue); }
+  /// Finished jobs per queue and minute over the last `minutes` (1 to 1440) minutes.
+  store::Throughput throughput(int minutes);
 
   /// Deletes finished jobs older than `older_than` in batches of `batch_size` (each its own
   /// transaction, so a large prune never holds locks for long).

@@ -5,6 +5,7 @@
 // Times are RFC 3339 strings, ages and durations whole milliseconds, absent values null.
 #include <boost/json/object.hpp>
 #include <optional>
+#include <string>
 
 #include "taskq/core/time.hpp"
 #include "taskq/store/store.hpp"
@@ -32,5 +33,12 @@ boost::json::object lease_json(const std::optional<store::Lease>& lease);
 
 /// {"name", "cron", "timezone", "kind", "queue", "last_fire_at", "next_fire_at", "paused_at"}
 boost::json::object periodic_json(const store::PeriodicInfo& p);
+
+/// {"name", "state" ("paused" or "active": the state asked for), "changed"}
+boost::json::object periodic_change_json(const std::string& name, bool paused, bool changed);
+
+/// {"as_of" (the database's current minute), "minutes", "buckets": [{"queue", "minute",
+/// "completed", "failed", "cancelled"}]}: minutes without finished jobs are absent.
+boost::json::object throughput_json(const store::Throughput& t);
 
 }  // namespace taskq::queue

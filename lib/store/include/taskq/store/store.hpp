@@ -100,6 +100,8 @@ class Store {
   /// Every queue that has jobs or a settings row.
   std::vector<std::string> known_queues();
   std::vector<QueueStats> stats(const std::optional<std::string>& queue);
+  /// Finished jobs per queue and minute over the last `minutes` minutes, the current one included.
+  Throughput throughput(int minutes);
   /// Running jobs of these queues (id order), for drain.
   std::vector<Job> running_jobs(const std::vector<std::string>& queues);
 
