@@ -68,7 +68,7 @@ env = { UI_TEST_DIR = "${dir}" }
 exec = ["${here}/handler.sh"]
 env = { UI_TEST_DIR = "${dir}" }
 `;
-writeFileSync(path.join(dir, 'taskq.toml'), config);
+writeFileSync(path.join(dir, 'taskq.toml'), config, { mode: 0o600 });
 
 const children = [];
 function start(bin, args, name) {
@@ -127,7 +127,7 @@ async function scenario(name, fn) {
   }
 }
 
-let browser;
+let context;
 try {
   taskctl('migrate');
   const apid = start(apidPath, ['--config', path.join(dir, 'taskq.toml')], 'taskq-apid');
@@ -144,14 +144,14 @@ try {
     return (await apiGet('/v1/workers')).workers.length > 0;
   });
 
-  browser = await chromium.launch({
+  // A fresh profile of its own (--user-data-dir), removed with the test's directory.
+  context = await chromium.launchPersistentContext(path.join(dir, 'chromium'), {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--user-data-dir=' + path.join(dir, 'chromium')],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     timeout: 30000,
+    viewport: { width: 1366, height: 860 },
   });
-  const context = await browser.newContext({ viewport: { width: 1366, height: 860 } });
   context.setDefaultTimeout(STEP_TIMEOUT);
   const dialogs = [];
   const pageErrors = [];
@@ -185,7 +185,7 @@ try {
   let liveId = 0;
   await scenario('a job enqueued with taskctl appears and completes live with its progress', async () => {
     await page.goto(base + '/ui#/');
-    await page.locator('#live.live').waitFor(); // the event stream is open
+    await page.locator('#live.is-live').waitFor(); // the event stream is open
     liveId = Number(taskctl('enqueue', 'steps', '{"n": 1}', '--queue', 'ui-live'));
     const card = page.locator('section.queue[data-queue="ui-live"]');
     await card.waitFor();
@@ -302,7 +302,7 @@ try {
   console.log('not ok - setup\n  ' + String(e.stack || e));
   for (const c of children) console.log(`--- ${c.name} log (tail) ---\n${c.log.slice(-4000)}`);
 } finally {
-  if (browser) await browser.close().catch(() => {});
+  if (context) await context.close().catch(() => {});
   cleanup();
 }
 const failed = results.filter(([ok]) => !ok).length;

@@ -27,7 +27,8 @@ function headers(extra) {
 }
 
 // A JSON request; throws ApiError with the API's error code and message.
-export async function api(path, { method = 'GET', body } = {}) {
+// `quiet`: a 401 is only thrown, not also a sign-out (the sign-in form's own check).
+export async function api(path, { method = 'GET', body, quiet = false } = {}) {
   const init = { method, headers: headers(), cache: 'no-store', credentials: 'omit' };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
@@ -47,7 +48,7 @@ export async function api(path, { method = 'GET', body } = {}) {
   }
   if (!res.ok) {
     const err = data && data.error ? data.error : null;
-    if (res.status === 401) onUnauthorized();
+    if (res.status === 401 && !quiet) onUnauthorized();
     throw new ApiError(res.status, err ? err.code : 'http_' + res.status, err ? err.message : 'HTTP ' + res.status);
   }
   return data;

@@ -25,7 +25,7 @@ function showBanner(message, kind = 'error') {
 
 function setLive(status) {
   live.textContent = status;
-  live.className = 'live ' + status;
+  live.className = 'live is-' + status;
 }
 
 function confirmDialog(text, action = 'Confirm') {
@@ -77,7 +77,7 @@ function signIn(message) {
     ev.preventDefault();
     token.set(input.value.trim());
     try {
-      await api('/v1/stats');
+      await api('/v1/stats', { quiet: true });
       showBanner('');
       location.hash = location.hash && location.hash !== '#/login' ? location.hash : '#/';
       route();

@@ -8,7 +8,7 @@ export function barChart(buckets, { width = 150, height = 36, label = '' } = {})
   const n = buckets.length;
   const gap = n > 20 ? 0.5 : 2;
   const w = (width - gap * (n - 1)) / n;
-  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, width, height, class: 'chart', role: 'img' });
+  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'none', class: 'chart', role: 'img' });
   const total = buckets.reduce((a, b) => ({ c: a.c + b.completed, f: a.f + b.failed }), { c: 0, f: 0 });
   root.appendChild(svg('title', {}, `${label}: ${total.c} completed, ${total.f} failed`));
   root.appendChild(svg('line', { x1: 0, y1: height - 0.5, x2: width, y2: height - 0.5, class: 'axis' }));
