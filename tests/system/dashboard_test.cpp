@@ -21,7 +21,7 @@ long long enqueue_api(const Apid& api, const std::string& body) {
 
 }  // namespace
 
-TEST_CASE("dashboard: /ui is served without a token, with its CSP and ETag; api.ui = false is 404", "[apid][ui]") {
+TEST_CASE("dashboard: /ui is served without a token, with its CSP and ETag, and api.ui = false is 404", "[apid][ui]") {
   TestSchema db;
   {
     Apid api(db);
