@@ -8,7 +8,8 @@
 //   4. a queue paused and resumed from the overview is paused and resumed in the API;
 //   5. the XSS corpus (args, kind, queue, tags, metadata, result, errors, stderr) shows as text:
 //      no dialog, no script run, no element made from data, no CSP violation;
-//   6. with 100 queues and events offered faster than 10,000 a second (synthetic, through
+//   6. a periodic schedule is paused, resumed and triggered from the Scheduler page;
+//   7. with 100 queues and events offered faster than 10,000 a second (synthetic, through
 //      page.route), the overview keeps drawing frames (rendering is throttled);
 // writing screenshots (overview, job, phone width, ...) under the build tree ($BROWSER_OUT).
 // Usage: node run.mjs APID WORKERD TASKCTL (tests/browser/run sets BROWSER_NODE_MODULES).
@@ -279,6 +280,27 @@ try {
     assert.ok(links.every((h) => h.startsWith('#')), 'every link is the dashboard\'s own: ' + links.join(' '));
   });
 
+  await scenario('pause, resume and trigger a periodic schedule', async () => {
+    // The row a leading taskq-schedulerd records for a [[scheduler.periodic]] table.
+    execFileSync('psql', [dbUrl, '-qc', `INSERT INTO "${schema}".periodic (name, schedule, kind, queue) ` +
+      "VALUES ('nightly', '30 2 * * *', 'noop', 'default')"], { timeout: 20000 });
+    await page.goto(base + '/ui#/scheduler');
+    const row = page.locator('tr[data-name="nightly"]');
+    await row.locator('button[data-action=pause]').click();
+    await row.locator('.badge', { hasText: 'paused' }).waitFor();
+    assert.notEqual((await apiGet('/v1/periodic')).periodic[0].paused_at, null);
+    await row.locator('button[data-action=resume]').click();
+    await row.locator('.badge', { hasText: 'active' }).waitFor();
+    assert.equal((await apiGet('/v1/periodic')).periodic[0].paused_at, null);
+    await row.locator('button[data-action=trigger]').click();
+    await page.locator('#confirm-yes').click();
+    const banner = await page.locator('#banner', { hasText: /Schedule nightly: enqueued job #\d+/ }).textContent();
+    const id = banner.match(/#(\d+)/)[1];
+    const job = await apiGet('/v1/jobs/' + id);
+    assert.equal(job.metadata.trigger, 'manual');
+    await shot('scheduler');
+  });
+
   await scenario('100 queues at over 10,000 events per second: the overview keeps drawing', async () => {
     // Synthetic: /v1/stats answers 100 queues and every /v1/events request gets 20,000 events at
     // once (the page reconnects 0.5 s after each), so events arrive faster than 10,000 a second.
@@ -329,9 +351,6 @@ try {
     await page.goto(base + '/ui#/workers');
     await page.locator('#worker-list .badge.worker-live').first().waitFor();
     await shot('workers');
-    await page.goto(base + '/ui#/scheduler');
-    await page.locator('#leader dl').waitFor();
-    await shot('scheduler');
     await page.goto(base + '/ui#/jobs');
     await page.locator('#job-list table').waitFor();
     await shot('jobs');
