@@ -2,6 +2,7 @@
 // a cookie) and reading event streams with fetch(), since EventSource cannot send the header.
 const TOKEN_KEY = 'taskq.token';
 const MAX_PENDING = 1 << 20; // an event stream line longer than this ends the connection
+const BURST = 1000; // events handled before the page gets a turn
 
 export const token = {
   get: () => sessionStorage.getItem(TOKEN_KEY) || '',
@@ -68,14 +69,17 @@ async function readEvents(body, onEvent, last) {
   let pending = '';
   let name = '';
   let data = [];
+  let handled = 0;
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return false;
     pending += value;
+    // One pass over the chunk (a chunk may hold thousands of events): the rest is kept once.
+    let start = 0;
     let nl;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      let line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
+    while ((nl = pending.indexOf('\n', start)) >= 0) {
+      let line = pending.slice(start, nl);
+      start = nl + 1;
       if (line.endsWith('\r')) line = line.slice(0, -1);
       if (line === '') {
         if (data.length) {
@@ -91,6 +95,8 @@ async function readEvents(body, onEvent, last) {
             reader.cancel().catch(() => {});
             return true;
           }
+          // A burst is handled in slices, so the page still draws and answers clicks meanwhile.
+          if (++handled % BURST === 0) await new Promise((resolve) => setTimeout(resolve, 0));
         }
         name = '';
         data = [];
@@ -104,6 +110,7 @@ async function readEvents(body, onEvent, last) {
       if (field === 'event') name = v;
       else if (field === 'data') data.push(v);
     }
+    pending = pending.slice(start);
     if (pending.length > MAX_PENDING) throw new Error('event stream line too long');
   }
 }

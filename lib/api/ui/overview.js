@@ -56,6 +56,7 @@ export function mountOverview(main, ctx) {
       h('div', { class: 'qfoot' }, h('span', {}, 'oldest available: ', backlog), rate));
     let isPaused = false;
     let drawn = '';
+    let drawnAt = -Infinity;
     toggle.addEventListener('click', async () => {
       const verb = isPaused ? 'resume' : 'pause';
       const r = await ctx.act(() => api(`/v1/queues/${encodeURIComponent(queue)}/${verb}`, { method: 'POST' }),
@@ -72,8 +73,10 @@ export function mountOverview(main, ctx) {
       rate.textContent = fmtCount(q.finished_last_minute) + ' finished/min';
       const b60 = bucketsOf(queue, 60);
       const key = b60.map((b) => b.completed + '/' + b.failed).join(',');
-      if (key === drawn) return; // charts unchanged: no new SVG
+      // Charts are redrawn when they changed, at most once a second per queue.
+      if (key === drawn || performance.now() - drawnAt < 1000) return;
       drawn = key;
+      drawnAt = performance.now();
       clear(c5).appendChild(barChart(b60.slice(55), { label: queue + ', last 5 minutes' }));
       clear(c60).appendChild(barChart(b60, { label: queue + ', last 60 minutes' }));
     };
