@@ -24,7 +24,7 @@ done
 listing=$tmp/listing
 dpkg-deb -c "$deb" | awk '{ sub(/^\.\//, "/", $6); print $1, $2, $6 }' >"$listing"
 expect() {
-  grep -qxF "$1 root/root $2" "$listing" || fail "expected $1 root/root $2; the package has: $(grep -F " $2" "$listing" || echo nothing)"
+  grep -qxF -- "$1 root/root $2" "$listing" || fail "expected $1 root/root $2; the package has: $(grep -F -- " $2" "$listing" || echo nothing)"
 }
 for p in taskctl taskq-apid taskq-schedulerd taskq-workerd; do
   expect -rwxr-xr-x "/usr/bin/$p"
@@ -58,9 +58,9 @@ for gz in "$tmp"/root/usr/share/man/*/*.gz "$tmp/root/usr/share/doc/taskq/change
   (( (0x${header:6:2} & 0x08) == 0 )) || fail "${gz#"$tmp/root"} stores a file name (gzip without -n)"
   [[ ${header:8:8} == 00000000 ]] || fail "${gz#"$tmp/root"} stores a time stamp (gzip without -n)"
 done
-zcat "$tmp/root/usr/share/doc/taskq/changelog.gz" | head -1 | grep -qF "taskq ($version) " ||
+zcat "$tmp/root/usr/share/doc/taskq/changelog.gz" | awk 'NR == 1' | grep -qF "taskq ($version) " ||
   fail "changelog.gz does not start with the entry for $version"
-head -1 "$tmp/root/usr/share/doc/taskq/copyright" | grep -qx 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' ||
+awk 'NR == 1' "$tmp/root/usr/share/doc/taskq/copyright" | grep -qx 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' ||
   fail "copyright is not in the machine-readable format"
 for p in taskctl taskq-apid taskq-schedulerd taskq-workerd; do
   sections=$(readelf -S -W "$tmp/root/usr/bin/$p")
@@ -85,16 +85,22 @@ owner_of() {
   local real candidate
   real=$(readlink -f "$1")
   for candidate in "$1" "$real" "${1#/usr}" "${real#/usr}" "/usr$1" "/usr$real"; do
-    dpkg -S "$candidate" 2>/dev/null | head -1 | cut -d: -f1 | grep . && return 0
+    dpkg -S "$candidate" 2>/dev/null | awk -F: 'NR == 1 { print $1 }' | grep . && return 0
   done
   return 1
 }
 for p in taskctl taskq-apid taskq-schedulerd taskq-workerd; do
   for soname in $(readelf -d "$tmp/root/usr/bin/$p" | sed -nE 's/.*\(NEEDED\).*\[(.*)\]/\1/p'); do
-    path=$(ldconfig -p | awk -v s="$soname" '$1 == s && /x86-64/ { print $NF; exit }')
+    path=$(ldconfig -p | awk -v s="$soname" '!found && $1 == s && /x86-64/ { print $NF; found = 1 }')
     [[ -n $path ]] || { fail "$p needs $soname, which ldconfig does not know"; continue; }
     owner=$(owner_of "$path") || { fail "$p needs $soname ($path), which no package owns"; continue; }
-    [[ $names == *" $owner "* ]] || fail "$p needs $soname from $owner, which Depends lacks"
+    # Depends may name the package or a virtual package it provides (libspdlog1.10-fmt9).
+    provides=$(dpkg-query -W -f='${Provides}' "$owner" | tr ',' '\n' | sed -E 's/\(.*\)//; s/:.*//; s/ //g')
+    ok=0
+    for name in "$owner" $provides; do
+      [[ $names == *" $name "* ]] && ok=1
+    done
+    ((ok)) || fail "$p needs $soname from $owner, which Depends lacks"
   done
 done
 
