@@ -76,7 +76,7 @@ dpkg-deb -e "$deb" "$tmp/control"
 depends=$(field Depends)
 echo "Depends: $depends"
 grep -qE -- '-dev\b' <<<"$depends" && fail "Depends names a -dev package"
-names=" $(tr ',|' '\n\n' <<<"$depends" | sed -E 's/\(.*\)//; s/:.*//; s/ //g' | tr '\n' ' ') "
+names=" $(tr ',|' '\n' <<<"$depends" | sed -E 's/\(.*\)//; s/:.*//; s/ //g' | tr '\n' ' ') "
 for pkg in adduser libc6 libpq5; do
   [[ $names == *" $pkg "* ]] || fail "Depends lacks $pkg"
 done
@@ -109,6 +109,7 @@ for s in postinst prerm postrm; do
   [[ -x $tmp/control/$s ]] || fail "no executable $s"
 done
 grep -qE '^\s*adduser --system --group ' "$tmp/control/postinst" || fail "postinst does not create the taskq system user"
+# shellcheck disable=SC2016  # a literal $config in the script
 grep -qE '^\s*chown root:taskq "\$config"' "$tmp/control/postinst" || fail "postinst does not give the config to group taskq"
 # Nothing is enabled or started on install: the config names no database yet.
 grep -nE '(systemctl|deb-systemd-invoke)[^#]*\b(start|restart|reload-or-restart)\b|\benable\b|invoke-rc\.d' \
