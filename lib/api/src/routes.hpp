@@ -12,6 +12,7 @@
 #include "db_pool.hpp"
 #include "events.hpp"
 #include "metrics.hpp"
+#include "request_trace.hpp"
 #include "response.hpp"
 #include "taskq/config/config.hpp"
 #include "taskq/core/job.hpp"
@@ -27,6 +28,7 @@ struct Request {
   std::string content_type;
   std::string authorization;
   std::string idempotency_key;
+  RequestTrace trace;  // traceparent, tracestate and the request id, for enqueued jobs
   // The body is announced but not read yet: a route that needs it answers only what the headers
   // already decide (401, 403, 404, 405, 415) and otherwise nothing, so the body is read next.
   bool body_pending = false;
