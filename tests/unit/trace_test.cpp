@@ -12,6 +12,7 @@
 #include "taskq/core/trace.hpp"
 
 using taskq::api::apply_request_trace;
+using taskq::api::request_trace;
 using taskq::api::RequestTrace;
 using taskq::worker::begin_attempt;
 using taskq::worker::job_label;
@@ -201,6 +202,20 @@ TEST_CASE("request headers: a job's own field wins, an invalid header is ignored
   apply_request_trace(bad_state, RequestTrace{v00, "Bad Key=1", "r"});
   CHECK(bad_state.traceparent == v00);
   CHECK_FALSE(bad_state.tracestate);
+}
+
+TEST_CASE("request headers: traceparent twice is none, tracestate headers are joined", "[trace][api]") {
+  boost::beast::http::fields h;
+  h.insert("traceparent", v00);
+  h.insert("TraceState", "rojo=1");
+  h.insert("tracestate", "congo=2");
+  auto t = request_trace(h, "id-1");
+  CHECK(t.traceparent == v00);
+  CHECK(t.tracestate == "rojo=1,congo=2");
+  CHECK(t.request_id == "id-1");
+  h.insert("Traceparent", v00);
+  t = request_trace(h, "id-2");
+  CHECK(t.traceparent.empty());
 }
 
 TEST_CASE("an attempt is a child span with a span id of its own", "[trace][worker]") {

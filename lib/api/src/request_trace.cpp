@@ -7,6 +7,18 @@
 
 namespace taskq::api {
 
+RequestTrace request_trace(const boost::beast::http::fields& headers, const std::string& request_id) {
+  RequestTrace t;
+  t.request_id = request_id;
+  if (headers.count("traceparent") == 1) t.traceparent = std::string(headers["traceparent"]);
+  const auto [first, last] = headers.equal_range("tracestate");
+  for (auto it = first; it != last; ++it) {
+    if (!t.tracestate.empty()) t.tracestate += ',';
+    t.tracestate += std::string(it->value());
+  }
+  return t;
+}
+
 void apply_request_trace(EnqueueParams& p, const RequestTrace& r) {
   if (!p.traceparent && !p.tracestate && !r.traceparent.empty()) {
     if (const auto t = parse_traceparent(r.traceparent)) {

@@ -7,6 +7,7 @@
 // new trace; the `tracestate` header goes with the header's traceparent only, and is dropped
 // when invalid. The request id goes into the job's metadata under `request_id_key`, unless the
 // client's metadata already has that key.
+#include <boost/beast/http/fields.hpp>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,10 @@ struct RequestTrace {
   std::string tracestate;   // the header(s) as received, joined with ','
   std::string request_id;   // X-Request-Id as the API answers it ("" in tests: not stored)
 };
+
+/// The trace context headers of a request and its id: a traceparent sent more than once is no
+/// traceparent; several tracestate headers are one list, joined with ','.
+RequestTrace request_trace(const boost::beast::http::fields& headers, const std::string& request_id);
 
 /// Applies the headers to one job: throws Error(invalid_input) only for its metadata not being a
 /// JSON object (validation of the job's own fields stays validate_enqueue's).

@@ -49,21 +49,6 @@ inline std::string request_id(std::string_view given) {
   return buf;
 }
 
-// The trace context headers of a request (request_trace.hpp): a traceparent sent more than once
-// is no traceparent; several tracestate headers are one list, joined with ','.
-template <class Fields>
-RequestTrace request_trace(const Fields& h, const std::string& id) {
-  RequestTrace t;
-  t.request_id = id;
-  if (h.count("traceparent") == 1) t.traceparent = std::string(h["traceparent"]);
-  const auto [first, last] = h.equal_range("tracestate");
-  for (auto it = first; it != last; ++it) {
-    if (!t.tracestate.empty()) t.tracestate += ',';
-    t.tracestate += std::string(it->value());
-  }
-  return t;
-}
-
 inline std::chrono::steady_clock::duration steady(Duration d) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
 }

@@ -188,6 +188,13 @@ std::string new_span_id() {
   return random_hex(span_id_hex / 2);
 }
 
+std::string job_log_label(JobId id, const std::string& queue, const std::string& kind, const std::string& trace_id) {
+  std::string out = "job " + std::to_string(id) + " (queue " + queue + ", kind " + kind;
+  if (!trace_id.empty()) out += ", trace_id=" + trace_id;
+  out += ')';
+  return out;
+}
+
 std::string child_traceparent(const TraceContext& parent, std::string_view span_id) {
   TraceContext child = parent;
   child.parent_id = std::string(span_id);

@@ -26,10 +26,7 @@ std::string trace_id_of(const Job& job) {
 }
 
 std::string job_label(JobId id, const std::string& queue, const std::string& kind, const std::string& trace_id) {
-  std::string out = "job " + std::to_string(id) + " (queue " + queue + ", kind " + kind;
-  if (!trace_id.empty()) out += ", trace_id=" + trace_id;
-  out += ')';
-  return out;
+  return job_log_label(id, queue, kind, trace_id);
 }
 
 std::string job_label(const Job& job) {

@@ -19,6 +19,8 @@
 #include <string>
 #include <string_view>
 
+#include "taskq/core/job.hpp"
+
 namespace taskq {
 
 inline constexpr std::size_t trace_id_hex = 32;
@@ -53,5 +55,9 @@ std::string new_span_id();
 /// The traceparent of a child span of `parent`'s trace: same trace id and flags, `span_id` as
 /// the parent id.
 std::string child_traceparent(const TraceContext& parent, std::string_view span_id);
+
+/// How log lines name a job: "job ID (queue Q, kind K, trace_id=HEX)", without ", trace_id=..."
+/// when `trace_id` is empty. The JSON log format lifts `trace_id=` into a field of its own.
+std::string job_log_label(JobId id, const std::string& queue, const std::string& kind, const std::string& trace_id);
 
 }  // namespace taskq
