@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "daemon_process.hpp"
 #include "one_shot_server.hpp"
 #include "taskq/core/trace.hpp"
 #include "taskq/queue/client.hpp"
@@ -90,7 +91,7 @@ TEST_CASE("in-process handlers see each attempt's span; a failed attempt's error
   CHECK(seen[0].span_id != seen[1].span_id);
   const auto job = *client.get(id);
   CHECK(job.traceparent == v00);  // the job's own context is not changed by its attempts
-  CHECK(job.errors.find("\"span_id\":\"" + seen[0].span_id + "\"") != std::string::npos);
+  CHECK(job.errors.find("\"span_id\": \"" + seen[0].span_id + "\"") != std::string::npos);  // jsonb text
 }
 
 TEST_CASE("an http kind sends the attempt's traceparent and tracestate headers", "[worker][http][trace]") {
