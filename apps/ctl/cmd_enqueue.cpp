@@ -1,6 +1,7 @@
 // taskctl enqueue KIND [ARGS_JSON] [options] | enqueue --file PATH|-
 #include <boost/json/serialize.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -8,6 +9,7 @@
 #include "output.hpp"
 #include "taskq/core/error.hpp"
 #include "taskq/core/json.hpp"
+#include "taskq/core/trace.hpp"
 
 namespace taskq::ctl {
 namespace {
@@ -25,6 +27,8 @@ struct EnqueueOptions {
   std::optional<std::string> unique_key;
   std::vector<std::string> tags;
   std::vector<std::string> meta;
+  std::optional<std::string> traceparent;
+  std::optional<std::string> tracestate;
 };
 
 EnqueueParams build_params(const EnqueueOptions& o) {
@@ -50,6 +54,18 @@ EnqueueParams build_params(const EnqueueOptions& o) {
     }
     p.metadata = boost::json::serialize(m);
   }
+  // The flags are checked by validate_enqueue: a malformed value is bad input (exit 2). Without
+  // them, the TRACEPARENT (and TRACESTATE) of the environment -- what a worker gives its exec
+  // handlers -- is taken when valid and ignored otherwise, like a header.
+  p.traceparent = o.traceparent;
+  p.tracestate = o.tracestate;
+  const char* env_parent = std::getenv("TRACEPARENT");
+  if (!o.traceparent && !o.tracestate && env_parent)
+    if (const auto t = parse_traceparent(env_parent)) {
+      p.traceparent = format_traceparent(*t);
+      const char* env_state = std::getenv("TRACESTATE");
+      if (env_state && *env_state && tracestate_error(env_state).empty()) p.tracestate = env_state;
+    }
   return p;
 }
 
@@ -112,7 +128,7 @@ void add_enqueue(CLI::App& app, Context& ctx) {
   auto* file = cmd->add_option("-f,--file", o->file,
                                "Read jobs from a JSON Lines file ('-' for stdin): one object per line with kind, "
                                "args and optionally queue, priority, run_at, in, max_attempts, timeout, unique_key, "
-                               "tags, metadata. All or nothing.");
+                               "tags, metadata, traceparent, tracestate. All or nothing.");
   cmd->add_option("--queue", o->queue, "Queue (default: default)");
   cmd->add_option("--priority", o->priority, "0 (runs first) to 9 (default 5)");
   cmd->add_option("--run-at", o->run_at, "Run at this RFC 3339 time, e.g. 2026-11-23T18:00:00Z");
@@ -124,6 +140,10 @@ void add_enqueue(CLI::App& app, Context& ctx) {
                   "it instead of adding another");
   cmd->add_option("--tag", o->tags, "Tag (repeatable: --tag a --tag b)")->allow_extra_args(false);
   cmd->add_option("--meta", o->meta, "Metadata KEY=VALUE (repeatable)")->allow_extra_args(false);
+  cmd->add_option("--traceparent", o->traceparent,
+                  "W3C traceparent the job continues (00-<32 hex trace id>-<16 hex span id>-<2 hex flags>); "
+                  "default: the environment's TRACEPARENT when valid, else a new trace");
+  cmd->add_option("--tracestate", o->tracestate, "W3C tracestate that goes with --traceparent, kept verbatim");
   cmd->footer(
       "Examples:\n"
       "  taskctl enqueue email.send '{\"to\":\"ada@example.com\"}' --queue mail --priority 1\n"
@@ -134,7 +154,7 @@ void add_enqueue(CLI::App& app, Context& ctx) {
     ctx.action = [&ctx, o, file, cmd] {
       if (file->count() > 0) {
         for (const char* single : {"kind", "args", "--queue", "--priority", "--run-at", "--in", "--max-attempts",
-                                   "--timeout", "--unique-key", "--tag", "--meta"})
+                                   "--timeout", "--unique-key", "--tag", "--meta", "--traceparent", "--tracestate"})
           if (cmd->get_option(single)->count() > 0)
             throw Error(Errc::invalid_input, std::string("--file: ") + single +
                                                  " cannot be combined with --file (put it in each JSON line)");

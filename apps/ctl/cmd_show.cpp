@@ -42,6 +42,8 @@ void print_job(const Job& j) {
   field("result:", j.result.value_or("-"));
   field("progress:", j.progress.value_or("-"));
   field("cancel_requested_at:", opt_time(j.cancel_requested_at));
+  field("traceparent:", j.traceparent.value_or("-"));
+  field("tracestate:", j.tracestate.value_or("-"));
   const auto errors = parse_json("errors", j.errors);
   if (!errors.is_array() || errors.get_array().empty()) {
     field("errors:", "none");
@@ -52,7 +54,7 @@ void print_job(const Job& j) {
       if (e.is_object()) {
         const auto& o = e.get_object();
         bool first = true;
-        for (const char* key : {"at", "attempt", "exit_status", "message"}) {
+        for (const char* key : {"at", "attempt", "span_id", "exit_status", "message"}) {
           if (const auto* v = o.if_contains(key)) {
             out += (first ? "" : "  ") + std::string(key) + "=" +
                    printable(v->is_string() ? std::string(v->get_string()) : boost::json::serialize(*v));

@@ -87,14 +87,14 @@ TEST_CASE("migrate creates the schema once, a second run is a no-op", "[migrate]
 
   const auto first = taskctl(db, {"migrate"});
   REQUIRE_EXIT(first, 0);
-  CHECK(first.out == "schema " + db.name() + ": applied 4 migration(s): 1 2 3 4\n");
-  CHECK(db.scalar("SELECT count(*) FROM schema_migrations") == "4");
+  CHECK(first.out == "schema " + db.name() + ": applied 5 migration(s): 1 2 3 4 5\n");
+  CHECK(db.scalar("SELECT count(*) FROM schema_migrations") == "5");
   CHECK(db.scalar("SELECT to_regclass('" + db.name() + ".jobs') IS NOT NULL") == "t");
 
   const auto second = taskctl(db, {"migrate"});
   REQUIRE_EXIT(second, 0);
   CHECK(second.out == "schema " + db.name() + " is up to date\n");
-  CHECK(db.scalar("SELECT count(*) FROM schema_migrations") == "4");
+  CHECK(db.scalar("SELECT count(*) FROM schema_migrations") == "5");
 
   const auto status = taskctl(db, {"migrate", "status"});
   REQUIRE_EXIT(status, 0);
@@ -137,8 +137,8 @@ TEST_CASE("two concurrent migrate runs both succeed and apply each migration onc
   REQUIRE_EXIT(rb, 0);
   const auto applied_a = json(ra.out).at("applied").as_array().size();
   const auto applied_b = json(rb.out).at("applied").as_array().size();
-  CHECK(applied_a + applied_b == 4);
-  CHECK(db.scalar("SELECT count(*) FROM schema_migrations") == "4");
+  CHECK(applied_a + applied_b == 5);
+  CHECK(db.scalar("SELECT count(*) FROM schema_migrations") == "5");
 }
 
 TEST_CASE("schemas are isolated: jobs of one are invisible to the other", "[migrate]") {

@@ -319,7 +319,8 @@ TEST_CASE("workerd: the outcome of a locked job is held and lands after the lock
   // Released: the held outcome lands; nothing was lost.
   CHECK(wait_until([&] { return job_field(db, slow, "state") == "completed"; }, 20s));
   INFO(worker.log());
-  CHECK(worker.wait_log("the held completed outcome of job " + std::to_string(slow) + " is written", 5s));
+  CHECK(worker.wait_log("the held completed outcome of job " + std::to_string(slow) + " (queue default, kind ", 5s));
+  CHECK(contains(worker.log(), ") is written (after "));
   CHECK(worker.running());
 }
 

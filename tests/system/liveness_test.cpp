@@ -103,7 +103,10 @@ TEST_CASE("workerd: a job rescued while its worker was frozen is stopped there w
   CHECK(contains(job_field(db, id, "errors"), "worker lost"));
   // Awake again, the worker learns the job is no longer its own and kills that run.
   REQUIRE_WITHIN(pid_gone(handler), 3s);
-  REQUIRE_WITHIN(contains(worker.log(), "job " + std::to_string(id) + " (queue default, kind long) attempt 1"), 5s);
+  const std::string trace_id = job_field(db, id, "substr(traceparent, 4, 32)");
+  REQUIRE_WITHIN(contains(worker.log(), "job " + std::to_string(id) +
+                                            " (queue default, kind long, trace_id=" + trace_id + ") attempt 1"),
+                 5s);
   // The next attempt runs and completes.
   REQUIRE_WITHIN(job_field(db, id, "state") == "completed", 10s);
   CHECK(job_field(db, id, "attempt") == "2");

@@ -187,7 +187,10 @@ TEST_CASE("the leader rescues the jobs of a worker killed with -9", "[schedulerd
   REQUIRE(wait_until([&] { return job_field(db, id, "state") == "available"; }, 15s));
   CHECK(job_field(db, id, "attempt") == "1");
   CHECK(contains(job_field(db, id, "errors"), "worker lost"));
-  CHECK(s.proc().wait_log("rescued job " + std::to_string(id) + " (queue default, kind sleep)", 5s));
+  // The line names the job's trace.
+  CHECK(s.proc().wait_log("rescued job " + std::to_string(id) + " (queue default, kind sleep, trace_id=" +
+                              job_field(db, id, "substr(traceparent, 4, 32)") + ")",
+                          5s));
 }
 
 TEST_CASE("the leader fails a job stuck far past its timeout on a live worker", "[schedulerd]") {
@@ -201,7 +204,9 @@ TEST_CASE("the leader fails a job stuck far past its timeout on a live worker", 
   INFO(s.proc().log());
   REQUIRE(wait_until([&] { return job_field(db, id, "state") == "failed"; }, 10s));
   CHECK(contains(job_field(db, id, "errors"), "stuck"));
-  CHECK(s.proc().wait_log("job " + std::to_string(id) + " (queue default, kind sleep) is stuck", 5s));
+  CHECK(s.proc().wait_log("job " + std::to_string(id) + " (queue default, kind sleep, trace_id=" +
+                              job_field(db, id, "substr(traceparent, 4, 32)") + ") is stuck",
+                          5s));
 }
 
 TEST_CASE("the leader prunes finished jobs by retention in bounded batches", "[schedulerd]") {

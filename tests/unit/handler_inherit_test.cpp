@@ -121,8 +121,14 @@ TEST_CASE("handler env: PATH has a default, the kind's env and TASKQ_JOB_* come 
   job.kind = "resize";
   job.queue = "media";
   job.attempt = 3;
-  const EnvList kind_env = {{"HOME", "/srv/resize"}, {"PGHOST", "media-db"}, {"TASKQ_JOB_ID", "forged"}};
-  const auto env = handler_env(bare, kind_env, job, 7);
+  const EnvList kind_env = {{"HOME", "/srv/resize"},
+                            {"PGHOST", "media-db"},
+                            {"TASKQ_JOB_ID", "forged"},
+                            {"TRACEPARENT", "forged"},
+                            {"TRACESTATE", "forged=1"}};
+  AttemptTrace trace;
+  trace.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01";
+  const auto env = handler_env(bare, kind_env, job, 7, trace);
   CHECK(value_of(env, "HOME") == "/srv/resize");  // the kind wins over the base
   CHECK(count_of(env, "HOME") == 1);
   CHECK(value_of(env, "PGHOST") == "media-db");  // a kind may give its handler its own database
@@ -132,6 +138,13 @@ TEST_CASE("handler env: PATH has a default, the kind's env and TASKQ_JOB_* come 
   CHECK(value_of(env, "TASKQ_JOB_QUEUE") == "media");
   CHECK(value_of(env, "TASKQ_JOB_ATTEMPT") == "3");
   CHECK(value_of(env, "TASKQ_JOB_MAX_ATTEMPTS") == "7");
+  CHECK(value_of(env, "TRACEPARENT") == trace.traceparent);  // the attempt's span, not the kind's
+  CHECK(count_of(env, "TRACEPARENT") == 1);
+  CHECK(count_of(env, "TRACESTATE") == 0);  // the job has none: the kind's is not passed off as its
+  trace.tracestate = "rojo=1";
+  const auto with_state = handler_env(bare, kind_env, job, 7, trace);
+  CHECK(value_of(with_state, "TRACESTATE") == "rojo=1");
+  CHECK(count_of(with_state, "TRACESTATE") == 1);
 }
 
 TEST_CASE("handler env: env_from_strings reads NAME=value entries", "[exec][env]") {

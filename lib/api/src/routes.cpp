@@ -108,6 +108,7 @@ Routed enqueue_route(const RouteCall& call) {
   EnqueueParams params;
   try {
     params = enqueue_params_from_json(parse_json("body", req.body));
+    apply_request_trace(params, req.trace);
     if (!req.idempotency_key.empty()) {
       if (params.unique_key && *params.unique_key != req.idempotency_key)
         throw Error(Errc::invalid_input, "unique_key: differs from the Idempotency-Key header; send one of them");
@@ -131,13 +132,15 @@ bool is_ndjson(const std::string& content_type) {
 constexpr std::size_t max_batch = 10000;
 
 // A JSON array of jobs, or NDJSON (one job per line, blank lines ignored). Errors name the job.
-std::vector<EnqueueParams> parse_batch(const std::string& body, bool ndjson) {
+// The request's trace headers apply to every job without its own traceparent.
+std::vector<EnqueueParams> parse_batch(const std::string& body, bool ndjson, const RequestTrace& trace) {
   std::vector<EnqueueParams> jobs;
   auto add = [&](const json::value& v) {
     if (jobs.size() == max_batch)
       throw Error(Errc::invalid_input, "jobs: a batch holds at most " + std::to_string(max_batch) + " jobs");
     try {
       jobs.push_back(enqueue_params_from_json(v));
+      apply_request_trace(jobs.back(), trace);
     } catch (const Error& e) {
       throw Error(e.code(), "jobs[" + std::to_string(jobs.size()) + "]." + e.what() + "; nothing was enqueued");
     }
@@ -163,8 +166,8 @@ std::vector<EnqueueParams> parse_batch(const std::string& body, bool ndjson) {
 }
 
 // Runs on the pool: parses and enqueues a batch, answers the ids.
-Response enqueue_batch(Client& c, const std::string& body, bool ndjson) {
-  const auto results = c.enqueue_batch(parse_batch(body, ndjson));
+Response enqueue_batch(Client& c, const std::string& body, bool ndjson, const RequestTrace& trace) {
+  const auto results = c.enqueue_batch(parse_batch(body, ndjson, trace));
   json::array ids;
   std::int64_t duplicates = 0;
   std::map<std::string, std::int64_t> by_queue;
@@ -192,7 +195,8 @@ Routed batch_route(const RouteCall& call) {
                                      req.content_type + "'"));
   if (req.body_pending) return Routed{};  // headers accepted: the body is read next
   // Parsed on the pool, not on an I/O thread: a batch can be a megabyte.
-  Routed out = run_task([body = req.body, ndjson](Client& c) { return enqueue_batch(c, body, ndjson); });
+  Routed out = run_task(
+      [body = req.body, ndjson, trace = req.trace](Client& c) { return enqueue_batch(c, body, ndjson, trace); });
   out.ok_status = 201;
   return out;
 }

@@ -202,6 +202,7 @@ class Session : public StreamSink, public std::enable_shared_from_this<Session<S
     request_.authorization = std::string(h[http::field::authorization]);
     request_.if_none_match = std::string(h[http::field::if_none_match]);
     request_.idempotency_key = std::string(h["Idempotency-Key"]);
+    request_.trace = request_trace(h, request_id_);
     if (parser_->is_done()) return dispatch(route(request_, *server_.routes));
 
     // A body is announced: decide from the headers first, read it only if still wanted.

@@ -5,6 +5,7 @@
 #include "taskq/core/error.hpp"
 #include "taskq/core/jsonb_size.hpp"
 #include "taskq/core/text.hpp"
+#include "taskq/core/trace.hpp"
 
 namespace taskq {
 namespace {
@@ -126,6 +127,11 @@ void validate_enqueue(const EnqueueParams& p, const EnqueueLimits& limits, JsonC
   if (json == JsonCheck::parse) check_json("metadata", p.metadata, true);
   if (p.metadata.find("\\u0000") != std::string::npos)
     throw Error(Errc::invalid_input, "metadata: contains \\u0000, which PostgreSQL jsonb cannot store");
+  if (p.traceparent) checked_traceparent("traceparent", *p.traceparent);
+  if (p.tracestate) {
+    if (!p.traceparent) throw Error(Errc::invalid_input, "tracestate: given without a traceparent");
+    check_tracestate("tracestate", *p.tracestate);
+  }
 }
 
 }  // namespace taskq

@@ -117,6 +117,8 @@ json::object job_to_json(const Job& job) {
   o["result"] = embedded("result", job.result);
   o["progress"] = embedded("progress", job.progress);
   o["cancel_requested_at"] = opt_time(job.cancel_requested_at);
+  o["traceparent"] = job.traceparent ? json::value(*job.traceparent) : json::value(nullptr);
+  o["tracestate"] = job.tracestate ? json::value(*job.tracestate) : json::value(nullptr);
   return o;
 }
 
@@ -151,11 +153,15 @@ EnqueueParams enqueue_params_from_json(const json::value& v) {
     } else if (key == "metadata") {
       if (!val.is_object()) wrong_type("metadata", "a JSON object");
       p.metadata = json::serialize(val);
+    } else if (key == "traceparent") {
+      if (!val.is_null()) p.traceparent = std::string(need_string("traceparent", val));
+    } else if (key == "tracestate") {
+      if (!val.is_null()) p.tracestate = std::string(need_string("tracestate", val));
     } else {
       throw Error(Errc::invalid_input,
                   "unknown field \"" + std::string(key) +
                       "\" (known: kind, args, queue, priority, run_at, in, max_attempts, timeout, unique_key, tags, "
-                      "metadata)");
+                      "metadata, traceparent, tracestate)");
     }
   }
   if (!have_kind) throw Error(Errc::invalid_input, "kind: missing");

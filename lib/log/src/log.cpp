@@ -50,6 +50,29 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
   }
 };
 
+// %J: `,"trace_id":"<32 hex>"` when the message names a job's trace ("trace_id=<32 hex>", as
+// every log line about a job does); nothing otherwise. The first such mention counts.
+class TraceIdField final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    static constexpr std::string_view marker = "trace_id=";
+    static constexpr std::size_t hex_digits = 32;
+    const std::string_view text(msg.payload.data(), msg.payload.size());
+    for (auto at = text.find(marker); at != std::string_view::npos; at = text.find(marker, at + 1)) {
+      const auto id = text.substr(at + marker.size(), hex_digits);
+      if (id.size() == hex_digits && id.find_first_not_of("0123456789abcdef") == std::string_view::npos) {
+        dest.append(std::string_view(R"(,"trace_id":")"));
+        dest.append(id);
+        dest.push_back('"');
+        return;
+      }
+    }
+  }
+  [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<TraceIdField>();
+  }
+};
+
 }  // namespace
 
 void setup_logging(const LogConfig& config, std::string_view program) {
@@ -61,8 +84,8 @@ void setup_logging(const LogConfig& config, std::string_view program) {
   const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
   if (config.format == "json") {
     auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-    formatter->add_flag<JsonEscapedMessage>('j').set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","program":"%n","pid":%P,"msg":"%j"})");
+    formatter->add_flag<JsonEscapedMessage>('j').add_flag<TraceIdField>('J').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","program":"%n","pid":%P,"msg":"%j"%J})");
     logger->set_formatter(std::move(formatter));
   } else if (config.format == "text") {
     logger->set_pattern(journal ? "%l: %v" : "%Y-%m-%dT%H:%M:%S.%e %^%l%$ %n: %v");

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "scheduler_impl.hpp"
+#include "taskq/core/trace.hpp"
 
 using taskq::store::JobChange;
 using taskq::store::LeaseFence;
@@ -42,7 +43,7 @@ void Scheduler::Impl::rescue(const LeaseFence& fence, Maintenance& due) {
           "within {}",
           id, format_duration(c.worker_grace));
     for (const auto& j : r.jobs)
-      spdlog::warn("rescued job {} (queue {}, kind {}): its worker is dead; now {}", j.id, j.queue, j.kind,
+      spdlog::warn("rescued {}: its worker is dead; now {}", job_log_label(j.id, j.queue, j.kind, j.trace_id),
                    to_string(j.to));
     if (r.forgotten_workers > 0) spdlog::info("forgot {} worker(s) dead for over a day", r.forgotten_workers);
     if (r.jobs.size() < 1000) break;
@@ -51,8 +52,8 @@ void Scheduler::Impl::rescue(const LeaseFence& fence, Maintenance& due) {
   if (ok && acting(fence.term))
     ok = work_link->with([&](Store& s) { stuck = s.fail_stuck(c.stuck_grace, 1000, &fence); });
   for (const auto& j : stuck)
-    spdlog::warn("job {} (queue {}, kind {}) is stuck past its timeout on a live worker: failed attempt; now {}", j.id,
-                 j.queue, j.kind, to_string(j.to));
+    spdlog::warn("{} is stuck past its timeout on a live worker: failed attempt; now {}",
+                 job_log_label(j.id, j.queue, j.kind, j.trace_id), to_string(j.to));
   if (ok) due.rescue = steady::now() + c.rescue_interval;
 }
 

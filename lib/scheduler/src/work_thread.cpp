@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "scheduler_impl.hpp"
+#include "taskq/core/trace.hpp"
 
 using taskq::store::FireResult;
 using taskq::store::LeaseFence;
@@ -138,12 +139,13 @@ void Scheduler::Impl::fire_due(const LeaseFence& fence) {
       const std::string tick_text = format_rfc3339(tick);
       switch (r.outcome) {
         case FireResult::Outcome::enqueued:
-          spdlog::info("periodic {}: enqueued job {} (queue {}, kind {}) for tick {}", sched.config.name,
-                       r.job.value_or(0), sched.config.job.queue, sched.config.job.kind, tick_text);
+          spdlog::info("periodic {}: enqueued {} for tick {}", sched.config.name,
+                       job_log_label(r.job.value_or(0), sched.config.job.queue, sched.config.job.kind, r.trace_id),
+                       tick_text);
           break;
         case FireResult::Outcome::duplicate:
-          spdlog::info("periodic {}: tick {} was already enqueued as job {} (queue {}, kind {})", sched.config.name,
-                       tick_text, r.job.value_or(0), sched.config.job.queue, sched.config.job.kind);
+          spdlog::info("periodic {}: tick {} was already enqueued as {}", sched.config.name, tick_text,
+                       job_log_label(r.job.value_or(0), sched.config.job.queue, sched.config.job.kind, r.trace_id));
           break;
         case FireResult::Outcome::already_fired:
           spdlog::debug("periodic {}: tick {} was fired by an earlier leader", sched.config.name, tick_text);

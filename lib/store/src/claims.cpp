@@ -47,7 +47,7 @@ constexpr std::string_view claim_sql =
     "UPDATE {schema}.jobs j SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), worker_id = $3 "
     "FROM picked WHERE j.id = picked.id "
     "RETURNING j.id, j.queue, j.kind, j.args::text, j.priority, j.attempt, j.max_attempts, j.timeout_ms, "
-    "COALESCE(j.metadata::text, '{}')";
+    "COALESCE(j.metadata::text, '{}'), j.traceparent, j.tracestate";
 
 // Outcomes apply only to jobs still running for the reporting worker on the reported attempt (0:
 // any), so an outcome delivered twice, or after a rescue handed the job to another run, is a no-op.
@@ -135,6 +135,8 @@ std::vector<Job> Store::claim(std::int64_t worker_id, const std::string& queue, 
       j.max_attempts = r[6].as<int>();
       if (auto ms = opt<std::int64_t>(r[7])) j.timeout = std::chrono::milliseconds{*ms};
       j.metadata = r[8].c_str();
+      j.traceparent = opt<std::string>(r[9]);
+      j.tracestate = opt<std::string>(r[10]);
       j.worker_id = worker_id;
       out.push_back(std::move(j));
     }

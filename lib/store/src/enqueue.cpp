@@ -33,9 +33,9 @@ constexpr std::string_view unique_live = "unique_key IS NOT NULL AND state NOT I
 
 std::string insert_one_sql() {
   return "WITH ins AS (INSERT INTO {schema}.jobs (queue, kind, args, state, priority, max_attempts, run_at, "
-         "timeout_ms, unique_key, tags, metadata) "
+         "timeout_ms, unique_key, tags, metadata, traceparent, tracestate) "
          "SELECT $1, $2, $3::jsonb, CASE WHEN t.run_at > now() THEN 'scheduled' ELSE 'available' END, $4, $5, "
-         "t.run_at, $7, $8, NULLIF($9::text[], '{}'), NULLIF($10::jsonb, '{}') "
+         "t.run_at, $7, $8, NULLIF($9::text[], '{}'), NULLIF($10::jsonb, '{}'), $12, $13 "
          "FROM (SELECT COALESCE($6::timestamptz, now() + COALESCE($11::bigint, 0) * interval '1 microsecond') AS "
          "run_at) t "
          "ON CONFLICT (unique_key) WHERE " +
@@ -54,9 +54,9 @@ std::string insert_one_sql() {
 // form (fewer catalog lookups on a cold cache), which matters for one-shot `taskctl enqueue`.
 std::string insert_plain_sql() {
   return "WITH ins AS (INSERT INTO {schema}.jobs (queue, kind, args, state, priority, max_attempts, run_at, "
-         "timeout_ms, tags, metadata) "
+         "timeout_ms, tags, metadata, traceparent, tracestate) "
          "SELECT $1, $2, $3::jsonb, CASE WHEN t.run_at > now() THEN 'scheduled' ELSE 'available' END, $4, $5, "
-         "t.run_at, $7, NULLIF($8::text[], '{}'), NULLIF($9::jsonb, '{}') "
+         "t.run_at, $7, NULLIF($8::text[], '{}'), NULLIF($9::jsonb, '{}'), $11, $12 "
          "FROM (SELECT COALESCE($6::timestamptz, now() + COALESCE($10::bigint, 0) * interval '1 microsecond') AS "
          "run_at) t RETURNING *), "
          "woke AS (SELECT pg_notify('{schema_name}_insert', queue) FROM ins WHERE state = 'available') "
@@ -71,15 +71,16 @@ const std::string& insert_batch_sql() {
   static const std::string text =
       "WITH input AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('{schema_name}.jobs', 'id')) AS id, t.* "
       "  FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::int[], $5::int[], $6::timestamptz[], $7::bigint[], "
-      "  $8::jsonb[], $9::jsonb[], $10::bigint[]) WITH ORDINALITY "
-      "  AS t(queue, kind, args, priority, max_attempts, run_at, timeout_ms, tags, metadata, delay_us, ord)), "
+      "  $8::jsonb[], $9::jsonb[], $10::bigint[], $11::text[], $12::text[]) WITH ORDINALITY "
+      "  AS t(queue, kind, args, priority, max_attempts, run_at, timeout_ms, tags, metadata, delay_us, traceparent, "
+      "  tracestate, ord)), "
       "timed AS (SELECT input.*, COALESCE(input.run_at, now() + COALESCE(delay_us, 0) * interval "
       "  '1 microsecond') AS at FROM input), "
       "ins AS (INSERT INTO {schema}.jobs (id, queue, kind, args, state, priority, max_attempts, run_at, "
-      "  timeout_ms, tags, metadata) OVERRIDING SYSTEM VALUE "
+      "  timeout_ms, tags, metadata, traceparent, tracestate) OVERRIDING SYSTEM VALUE "
       "  SELECT id, queue, kind, args, CASE WHEN at > now() THEN 'scheduled' ELSE 'available' END, priority, "
       "  max_attempts, at, timeout_ms, NULLIF(ARRAY(SELECT jsonb_array_elements_text(tags)), '{}'), "
-      "  NULLIF(metadata, '{}') FROM timed RETURNING *), "
+      "  NULLIF(metadata, '{}'), traceparent, tracestate FROM timed RETURNING *), "
       "woke AS (SELECT pg_notify('{schema_name}_insert', q.queue) FROM (SELECT DISTINCT queue FROM ins "
       "  WHERE state = 'available') q) "
       "SELECT " +
@@ -98,10 +99,11 @@ constexpr std::string_view stream_notify_sql =
     "SELECT count(pg_notify('{schema_name}_insert', q)) FROM unnest($1::text[]) q";
 
 // A row that needs no column besides queue, kind and args: the table's defaults give the rest
-// (run_at DEFAULT now() is the transaction time the stream reads up front).
+// (run_at DEFAULT now() is the transaction time the stream reads up front; traceparent's default
+// is a new trace).
 bool uses_defaults(const EnqueueParams& p) {
   return p.priority == default_priority && p.max_attempts == default_max_attempts && !p.run_at && !p.delay &&
-         !p.timeout && p.tags.empty() && p.metadata == "{}";
+         !p.timeout && p.tags.empty() && p.metadata == "{}" && !p.traceparent && !p.tracestate;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -144,8 +146,9 @@ class CopySegments {
 
   void use(bool short_form) {
     static const std::vector<std::string> short_columns = {"queue", "kind", "args"};
-    static const std::vector<std::string> full_columns = {"queue",        "kind",   "args",       "state", "priority",
-                                                          "max_attempts", "run_at", "timeout_ms", "tags",  "metadata"};
+    static const std::vector<std::string> full_columns = {"queue",    "kind",         "args",        "state",
+                                                          "priority", "max_attempts", "run_at",      "timeout_ms",
+                                                          "tags",     "metadata",     "traceparent", "tracestate"};
     if (writer_ && writer_is_short_ == short_form) return;
     finish();
     const auto& cols = short_form ? short_columns : full_columns;
@@ -181,6 +184,13 @@ class CopySegments {
       chunk_ += "\\N";
     else
       sql::append_copy_field(chunk_, p.metadata);
+    chunk_ += '\t';
+    sql::append_copy_field(chunk_, rows::traceparent_of(p));
+    chunk_ += '\t';
+    if (p.tracestate)
+      sql::append_copy_field(chunk_, *p.tracestate);
+    else
+      chunk_ += "\\N";
   }
 
   pqxx::transaction_base& tx_;
@@ -235,10 +245,12 @@ EnqueueResult Store::Impl::insert_one(pqxx::transaction_base& tx, const EnqueueP
   if (p.run_at) run_at = format_pg_timestamp(*p.run_at);
   std::optional<std::int64_t> delay_us;
   if (p.delay) delay_us = p.delay->count();
+  const std::string traceparent = rows::traceparent_of(p);
   if (!p.unique_key) {
     static const std::string plain_text = insert_plain_sql();
-    auto rows = tx.exec_params(sql(plain_text), p.queue, p.kind, p.args, p.priority, p.max_attempts, run_at,
-                               timeout_ms(p.timeout), sql::text_array(p.tags), p.metadata, delay_us);
+    auto rows =
+        tx.exec_params(sql(plain_text), p.queue, p.kind, p.args, p.priority, p.max_attempts, run_at,
+                       timeout_ms(p.timeout), sql::text_array(p.tags), p.metadata, delay_us, traceparent, p.tracestate);
     return {read_job(rows.at(0)), false};
   }
   // Retried: a concurrent insert of the same unique key that commits between our snapshot and
@@ -246,8 +258,9 @@ EnqueueResult Store::Impl::insert_one(pqxx::transaction_base& tx, const EnqueueP
   for (int attempt = 0; attempt < 3; ++attempt) {
     static const std::string unique_text = insert_one_sql();
     auto rows = tx.exec_params(sql(unique_text), p.queue, p.kind, p.args, p.priority, p.max_attempts, run_at,
-                               timeout_ms(p.timeout), p.unique_key, sql::text_array(p.tags), p.metadata, delay_us);
-    if (!rows.empty()) return {read_job(rows[0]), rows[0][21].as<bool>()};
+                               timeout_ms(p.timeout), p.unique_key, sql::text_array(p.tags), p.metadata, delay_us,
+                               traceparent, p.tracestate);
+    if (!rows.empty()) return {read_job(rows[0]), rows[0][23].as<bool>()};
   }
   throw Error(Errc::conflict,
               "enqueue: unique key '" + p.unique_key.value_or("") + "' is contended by concurrent inserts; try again");
@@ -274,7 +287,8 @@ std::vector<EnqueueResult> Store::insert_batch(const std::vector<EnqueueParams>&
     auto run_plain = [&](pqxx::transaction_base& tx) {
       std::vector<std::int64_t> priorities, max_attempts;
       std::vector<std::string> queues, kinds, args, tags, metadata;
-      std::vector<std::optional<std::string>> run_ats, timeouts, delays;
+      std::vector<std::optional<std::string>> run_ats, timeouts, delays, tracestates;
+      std::vector<std::string> traceparents;
       for (const auto i : plain) {
         const auto& p = jobs[i];
         queues.push_back(p.queue);
@@ -290,12 +304,15 @@ std::vector<EnqueueResult> Store::insert_batch(const std::vector<EnqueueParams>&
         for (const auto& tag : p.tags) tag_json.emplace_back(tag);
         tags.push_back(boost::json::serialize(tag_json));
         metadata.push_back(p.metadata);
+        traceparents.push_back(rows::traceparent_of(p));
+        tracestates.push_back(p.tracestate);
       }
       const auto& stmt = impl_->prepare("taskq_insert_batch", insert_batch_sql());
-      const auto rows = tx.exec_prepared(stmt, sql::text_array(queues), sql::text_array(kinds), sql::text_array(args),
-                                         sql::int_array(priorities), sql::int_array(max_attempts),
-                                         sql::text_array(run_ats), sql::text_array(timeouts), sql::text_array(tags),
-                                         sql::text_array(metadata), sql::text_array(delays));
+      const auto rows =
+          tx.exec_prepared(stmt, sql::text_array(queues), sql::text_array(kinds), sql::text_array(args),
+                           sql::int_array(priorities), sql::int_array(max_attempts), sql::text_array(run_ats),
+                           sql::text_array(timeouts), sql::text_array(tags), sql::text_array(metadata),
+                           sql::text_array(delays), sql::text_array(traceparents), sql::text_array(tracestates));
       for (const auto& r : rows) {
         const auto ord = r[r.size() - 1].as<std::size_t>();
         out[plain.at(ord - 1)] = {read_job(r), false};

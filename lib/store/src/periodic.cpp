@@ -126,6 +126,7 @@ FireResult Store::fire_periodic(const PeriodicFire& fire, const LeaseFence& fenc
     const auto r = impl_->insert_one(tx, p);
     out.outcome = r.duplicate ? FireResult::Outcome::duplicate : FireResult::Outcome::enqueued;
     out.job = r.job.id;
+    if (r.job.traceparent && r.job.traceparent->size() >= 35) out.trace_id = r.job.traceparent->substr(3, 32);
     std::optional<std::string> next;
     if (fire.next_fire) next = format_pg_timestamp(*fire.next_fire);
     tx.exec_params(impl_->sql(record_fire_sql), fire.name, tick, next);

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "sql_text.hpp"
+#include "taskq/core/trace.hpp"
 
 namespace taskq::store::rows {
 
@@ -30,7 +31,9 @@ std::string job_columns(std::string_view p) {
                                          "COALESCE(%errors::text, '[]')",
                                          "%result::text",
                                          "%progress::text",
-                                         "%cancel_requested_at"};
+                                         "%cancel_requested_at",
+                                         "%traceparent",
+                                         "%tracestate"};
   std::string out;
   for (const char* c : cols) {
     if (!out.empty()) out += ", ";
@@ -77,7 +80,14 @@ Job read_job(const pqxx::row& r, int c) {
   j.result = opt<std::string>(r[c + 18]);
   j.progress = opt<std::string>(r[c + 19]);
   j.cancel_requested_at = opt_time(r[c + 20]);
+  j.traceparent = opt<std::string>(r[c + 21]);
+  j.tracestate = opt<std::string>(r[c + 22]);
   return j;
+}
+
+std::string traceparent_of(const EnqueueParams& p) {
+  if (p.traceparent) return checked_traceparent("traceparent", *p.traceparent);
+  return format_traceparent(new_trace());
 }
 
 std::optional<std::string> opt_text_array(const std::vector<std::string>& v) {

@@ -33,6 +33,10 @@ inline std::optional<Timestamp> opt_time(const pqxx::field& f) {
 
 std::vector<std::string> json_string_array(const char* text);
 
+// The traceparent a new job is stored with: the one asked for (normalized to version 00), or a
+// new trace.
+std::string traceparent_of(const EnqueueParams& p);
+
 // Array parameters that match everything when empty (NULL).
 std::optional<std::string> opt_text_array(const std::vector<std::string>& v);
 std::optional<std::string> opt_state_array(const std::vector<JobState>& v);

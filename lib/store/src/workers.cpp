@@ -120,9 +120,10 @@ const std::string& rescue_sql() {
           "to_char(d.heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) END)") +
       " "
       "  FROM decided d WHERE j.id = d.id AND $3::bool = false "
-      "  RETURNING j.id, j.queue, j.kind, j.state) "
-      "SELECT id, queue, kind, state FROM done "
-      "UNION ALL SELECT d.id, j.queue, j.kind, d.new_state FROM decided d JOIN {schema}.jobs j ON j.id = d.id "
+      "  RETURNING j.id, j.queue, j.kind, j.state, j.traceparent) "
+      "SELECT id, queue, kind, state, COALESCE(substr(traceparent, 4, 32), '') FROM done "
+      "UNION ALL SELECT d.id, j.queue, j.kind, d.new_state, COALESCE(substr(j.traceparent, 4, 32), '') "
+      "  FROM decided d JOIN {schema}.jobs j ON j.id = d.id "
       "  WHERE $3::bool "
       "ORDER BY 1";
   return text;
@@ -151,8 +152,8 @@ const std::string& stuck_sql() {
           "worker %s', round(extract(epoch FROM now() - j.attempted_at)), round(j.timeout_ms / 1000.0, 3), "
           "j.worker_id))") +
       " "
-      "  FROM stuck WHERE j.id = stuck.id RETURNING j.id, j.queue, j.kind, j.state) "
-      "SELECT id, queue, kind, state FROM done ORDER BY id";
+      "  FROM stuck WHERE j.id = stuck.id RETURNING j.id, j.queue, j.kind, j.state, j.traceparent) "
+      "SELECT id, queue, kind, state, COALESCE(substr(traceparent, 4, 32), '') FROM done ORDER BY id";
   return text;
 }
 
@@ -250,8 +251,8 @@ RescueResult Store::rescue(Duration grace, int limit, bool dry_run, const LeaseF
       auto rows = tx.exec_params(impl_->sql(rescue_sql()), grace.count(), limit, dry_run, backoff::exponent,
                                  backoff_cap_s(), backoff::jitter);
       for (const auto& r : rows)
-        out.jobs.push_back(
-            {r[0].as<JobId>(), r[1].c_str(), r[2].c_str(), JobState::running, parse_job_state(r[3].c_str()), false});
+        out.jobs.push_back({r[0].as<JobId>(), r[1].c_str(), r[2].c_str(), JobState::running,
+                            parse_job_state(r[3].c_str()), false, r[4].c_str()});
       if (!dry_run) {
         // Rows of workers dead for a day (placeholders: for a grace) and holding no job are
         // forgotten; until then `taskctl workers` shows them as dead.
@@ -271,8 +272,8 @@ std::vector<JobChange> Store::fail_stuck(Duration grace, int limit, const LeaseF
                                backoff::jitter);
     std::vector<JobChange> out;
     for (const auto& r : rows)
-      out.push_back(
-          {r[0].as<JobId>(), r[1].c_str(), r[2].c_str(), JobState::running, parse_job_state(r[3].c_str()), false});
+      out.push_back({r[0].as<JobId>(), r[1].c_str(), r[2].c_str(), JobState::running, parse_job_state(r[3].c_str()),
+                     false, r[4].c_str()});
     tx.commit();
     return out;
   });

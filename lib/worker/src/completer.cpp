@@ -5,6 +5,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "job_trace.hpp"
 #include "taskq/core/error.hpp"
 #include "taskq/core/utf8.hpp"
 
@@ -19,10 +20,6 @@ using taskq::store::StoreOptions;
 namespace taskq::worker {
 
 namespace {
-
-std::string label_of(JobId id, const std::string& queue, const std::string& kind) {
-  return "job " + std::to_string(id) + " (queue " + queue + ", kind " + kind + ")";
-}
 
 // PostgreSQL's reason without the store's context ("complete jobs: ..."), as clean text.
 std::string reason_of(const std::string& what) {
@@ -89,11 +86,12 @@ void Completer::push(Outcome outcome, OutcomeNote note) {
   cv_.notify_one();
 }
 
-void Completer::push_progress(ProgressUpdate update, const std::string& queue, const std::string& kind) {
+void Completer::push_progress(ProgressUpdate update, const std::string& queue, const std::string& kind,
+                              const std::string& trace_id) {
   {
     std::lock_guard lock(mu_);
     const JobId id = update.id;
-    progress_[id] = PendingProgress{std::move(update), label_of(id, queue, kind)};
+    progress_[id] = PendingProgress{std::move(update), job_label(id, queue, kind, trace_id)};
   }
   cv_.notify_one();
 }
@@ -110,9 +108,9 @@ void Completer::hold(Outcome o, OutcomeNote note, const std::string& why) {
   h.backoff = first_hold;
   h.due = std::chrono::steady_clock::now() + h.backoff;
   h.tries = 1;
-  spdlog::warn("{}: holding the {} outcome of job {} (queue {}, kind {}, attempt {}): {}; retrying every {} at most",
-               link_.role(), outcome_name(h.outcome.kind), h.outcome.id, h.note.queue, h.note.kind, h.outcome.attempt,
-               why, format_duration(max_hold));
+  spdlog::warn("{}: holding the {} outcome of {} (attempt {}): {}; retrying every {} at most", link_.role(),
+               outcome_name(h.outcome.kind), job_label(h.outcome.id, h.note.queue, h.note.kind, h.note.trace_id),
+               h.outcome.attempt, why, format_duration(max_hold));
   held_.push_back(std::move(h));
   held_count_.store(held_.size());
 }
@@ -149,8 +147,9 @@ bool Completer::retry_held(bool all) {
       continue;
     }
     if (ok) {
-      spdlog::info("{}: the held {} outcome of job {} is written (queue {}, kind {}, after {} tries)", link_.role(),
-                   outcome_name(h.outcome.kind), h.outcome.id, h.note.queue, h.note.kind, h.tries + 1);
+      spdlog::info("{}: the held {} outcome of {} is written (after {} tries)", link_.role(),
+                   outcome_name(h.outcome.kind), job_label(h.outcome.id, h.note.queue, h.note.kind, h.note.trace_id),
+                   h.tries + 1);
       if (written_) written_(one, applied);
     } else {
       // Refused for its data: back with the others, where refusals are handled.
@@ -242,7 +241,7 @@ void Completer::write_outcomes(Batch batch, Batch& held) {
     }
     const Outcome& o = part.outcomes[0];
     OutcomeNote& note = part.notes[0];
-    const std::string label = label_of(o.id, note.queue, note.kind);
+    const std::string label = job_label(o.id, note.queue, note.kind, note.trace_id);
     auto r = replacement(o, note, refused);
     if (!r) {
       spdlog::error(

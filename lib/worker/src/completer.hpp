@@ -36,6 +36,7 @@ struct OutcomeNote {
   std::string queue, kind;  // for log lines
   Timestamp retry_at{};     // when to run the job again if the attempt is recorded as failed instead
   int refusals = 0;         // how many times this job's outcome was refused (replacements count)
+  std::string trace_id{};   // for log lines
 };
 
 class Completer {
@@ -51,7 +52,8 @@ class Completer {
   void start();
   void push(store::Outcome outcome, OutcomeNote note);
   /// The latest progress of a job replaces an unwritten earlier one.
-  void push_progress(store::ProgressUpdate update, const std::string& queue, const std::string& kind);
+  void push_progress(store::ProgressUpdate update, const std::string& queue, const std::string& kind,
+                     const std::string& trace_id = {});
   /// Writes what is pending, trying for up to `deadline`, then stops the thread. Returns how
   /// many outcomes could not be written.
   std::size_t stop(Duration deadline);

@@ -26,6 +26,7 @@
 #include "exec_protocol.hpp"
 #include "handler_env.hpp"
 #include "http_call.hpp"
+#include "job_trace.hpp"
 #include "run_output.hpp"
 #include "subprocess.hpp"
 #include "taskq/core/error.hpp"
@@ -50,10 +51,6 @@ namespace {
 // whatever this run reports would be refused.
 enum class StopReason { none, timeout, cancel, shutdown, lost };
 
-std::string job_label(const Job& job) {
-  return "job " + std::to_string(job.id) + " (queue " + job.queue + ", kind " + job.kind + ")";
-}
-
 std::string json_string(std::string_view s) {
   return boost::json::serialize(boost::json::value(boost::json::string(s)));
 }
@@ -66,6 +63,7 @@ struct Run {
   explicit Run(asio::io_context& io, Job j)
       : job(std::move(j)), timeout_timer(io), kill_timer(io), sleep_timer(io), pidfd(io), in(io), progress_timer(io) {}
   Job job;
+  AttemptTrace trace;                      // this attempt's span (job_trace.hpp)
   std::shared_ptr<const KindConfig> kind;  // null for built-ins and in-process handlers
   int max_attempts = 0;                    // effective
   bool max_attempts_from_kind = false;
@@ -147,6 +145,7 @@ struct Executor::Impl {
       return;
     }
     auto run = std::make_shared<Run>(io, std::move(job));
+    run->trace = begin_attempt(run->job);
     auto kit = kinds.find(run->job.kind);
     if (kit != kinds.end()) run->kind = kit->second;
     const auto& j = run->job;
@@ -161,7 +160,8 @@ struct Executor::Impl {
       run->timeout = *run->kind->timeout;
     stop_earlier_runs(j);
     add_run(run);
-    spdlog::debug("{} started, attempt {}/{}", job_label(j), j.attempt, run->max_attempts);
+    spdlog::debug("{} started, attempt {}/{} (span {})", job_label(j), j.attempt, run->max_attempts,
+                  run->trace.span_id);
 
     if (auto h = in_process.find(j.kind); h != in_process.end()) {
       start_in_process(run, h->second);
@@ -271,9 +271,9 @@ struct Executor::Impl {
     pool->run([this, run, handler, token] {
       HandlerResult r;
       try {
-        JobContext ctx{run->job, token, [this, run](int percent, const std::string& message) {
-                         report_progress(run, percent, message);
-                       }};
+        JobContext ctx{run->job, token,
+                       [this, run](int percent, const std::string& message) { report_progress(run, percent, message); },
+                       run->trace};
         r = handler(ctx);
       } catch (const std::exception& e) {
         r.kind = HandlerResult::Kind::retry;
@@ -328,8 +328,8 @@ struct Executor::Impl {
     std::string body = "{\"id\":" + std::to_string(j.id) + ",\"kind\":" + json_string(j.kind) +
                        ",\"queue\":" + json_string(j.queue) + ",\"attempt\":" + std::to_string(j.attempt) +
                        ",\"args\":" + j.args + "}";
-    run->http = start_http_call(io, *run->kind->http, std::move(body),
-                                [this, run](HandlerResult r) { finish(run, std::move(r)); });
+    run->http = start_http_call(
+        io, *run->kind->http, std::move(body), [this, run](HandlerResult r) { finish(run, std::move(r)); }, run->trace);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -340,7 +340,7 @@ struct Executor::Impl {
     const auto& k = *run->kind;
     SpawnOptions opts;
     opts.argv = k.exec;
-    opts.env = handler_env(inherited_env, k.env, j, run->max_attempts);
+    opts.env = handler_env(inherited_env, k.env, j, run->max_attempts, run->trace);
     opts.working_dir = k.working_dir;
     opts.limits = k.limits;
     SpawnedProcess p;
@@ -502,11 +502,11 @@ struct Executor::Impl {
       }
       case HandlerResult::Kind::failed:
         o.kind = Outcome::Kind::failed;
-        o.error = error_entry(j.attempt, r, now);
+        o.error = error_entry(j.attempt, r, now, run.trace.span_id);
         spdlog::warn("{} failed permanently on attempt {}: {}", job_label(j), j.attempt, r.message);
         return o;
       case HandlerResult::Kind::retry:
-        o.error = error_entry(j.attempt, r, now);
+        o.error = error_entry(j.attempt, r, now, run.trace.span_id);
         if (j.attempt >= run.max_attempts) {
           o.kind = Outcome::Kind::failed;
           spdlog::warn("{} failed attempt {}/{}, no attempts left: {}", job_label(j), j.attempt, run.max_attempts,

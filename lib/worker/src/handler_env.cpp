@@ -54,7 +54,8 @@ EnvList inherited_handler_env(const EnvList& worker_env, const std::vector<std::
   return out;
 }
 
-EnvList handler_env(const EnvList& inherited, const EnvList& kind_env, const Job& job, int max_attempts) {
+EnvList handler_env(const EnvList& inherited, const EnvList& kind_env, const Job& job, int max_attempts,
+                    const AttemptTrace& trace) {
   EnvList env = inherited;
   for (const auto& [name, value] : kind_env) set(env, name, value);
   set(env, "TASKQ_JOB_ID", std::to_string(job.id));
@@ -62,6 +63,11 @@ EnvList handler_env(const EnvList& inherited, const EnvList& kind_env, const Job
   set(env, "TASKQ_JOB_QUEUE", job.queue);
   set(env, "TASKQ_JOB_ATTEMPT", std::to_string(job.attempt));
   set(env, "TASKQ_JOB_MAX_ATTEMPTS", std::to_string(max_attempts));
+  set(env, "TRACEPARENT", trace.traceparent);
+  if (trace.tracestate)
+    set(env, "TRACESTATE", *trace.tracestate);
+  else
+    std::erase_if(env, [](const auto& kv) { return kv.first == "TRACESTATE"; });
   return env;
 }
 

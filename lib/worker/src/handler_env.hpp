@@ -6,7 +6,8 @@
 //   2. the variables named in worker.pass_env, when the worker has them;
 //   3. the kind's own variables (kinds.NAME.env), which replace earlier ones of the same name;
 //   4. TASKQ_JOB_ID, TASKQ_JOB_KIND, TASKQ_JOB_QUEUE, TASKQ_JOB_ATTEMPT, TASKQ_JOB_MAX_ATTEMPTS,
-//      which nothing can replace.
+//      TRACEPARENT (the attempt's span, W3C) and TRACESTATE (when the job has one; otherwise
+//      removed), which nothing can replace.
 //
 // Invariant: nothing else of the worker's environment reaches a handler. In particular its
 // database settings (PG* variables such as PGPASSWORD or PGHOST) and its TASKQ_* variables
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "taskq/core/job.hpp"
+#include "taskq/worker/handler.hpp"
 
 namespace taskq::worker {
 
@@ -34,7 +36,9 @@ EnvList env_from_strings(char** strings);
 /// handler gets.
 EnvList inherited_handler_env(const EnvList& worker_env, const std::vector<std::string>& pass_env);
 
-/// The whole environment of one attempt of `job`: `inherited`, then `kind_env`, then TASKQ_JOB_*.
-EnvList handler_env(const EnvList& inherited, const EnvList& kind_env, const Job& job, int max_attempts);
+/// The whole environment of one attempt of `job`: `inherited`, then `kind_env`, then TASKQ_JOB_*
+/// and the attempt's trace context.
+EnvList handler_env(const EnvList& inherited, const EnvList& kind_env, const Job& job, int max_attempts,
+                    const AttemptTrace& trace);
 
 }  // namespace taskq::worker

@@ -91,7 +91,7 @@ std::string body_excerpt(const std::string& body) {
 class Call final : public HttpCall, public std::enable_shared_from_this<Call> {
  public:
   Call(asio::io_context& io, const HttpHandlerConfig& config, HttpUrl url, std::string body,
-       std::function<void(HandlerResult)> done)
+       std::function<void(HandlerResult)> done, const AttemptTrace& trace)
       : resolver_(io), stream_(io), config_(config), url_(std::move(url)), done_(std::move(done)) {
     request_.method(http::verb::post);
     request_.target(url_.target);
@@ -102,6 +102,11 @@ class Call final : public HttpCall, public std::enable_shared_from_this<Call> {
     request_.set(http::field::content_type, "application/json");
     request_.set(http::field::connection, "close");
     for (const auto& [name, value] : config_.headers) request_.set(name, value);
+    if (!trace.traceparent.empty()) {
+      request_.set("traceparent", trace.traceparent);
+      request_.erase("tracestate");
+      if (trace.tracestate) request_.set("tracestate", *trace.tracestate);
+    }
     request_.body() = std::move(body);
     request_.prepare_payload();
     parser_.body_limit(max_response_body);
@@ -218,7 +223,8 @@ class Call final : public HttpCall, public std::enable_shared_from_this<Call> {
 }  // namespace
 
 std::shared_ptr<HttpCall> start_http_call(boost::asio::io_context& io, const HttpHandlerConfig& config,
-                                          std::string body, std::function<void(HandlerResult)> done) {
+                                          std::string body, std::function<void(HandlerResult)> done,
+                                          const AttemptTrace& trace) {
   HttpUrl url;
   try {
     url = parse_http_url(config.url);
@@ -229,7 +235,7 @@ std::shared_ptr<HttpCall> start_http_call(boost::asio::io_context& io, const Htt
     asio::post(io, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
     return nullptr;
   }
-  auto call = std::make_shared<Call>(io, config, std::move(url), std::move(body), std::move(done));
+  auto call = std::make_shared<Call>(io, config, std::move(url), std::move(body), std::move(done), trace);
   call->start();
   return call;
 }

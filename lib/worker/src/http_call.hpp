@@ -31,10 +31,12 @@ class HttpCall {
   virtual void cancel() = 0;
 };
 
-/// Starts a POST of `body` (JSON) to `config.url` with `config.headers`, bounded by
-/// `config.timeout`. `done` runs exactly once on the io_context's thread. Response bodies over
-/// 1 MiB are an error (retry).
+/// Starts a POST of `body` (JSON) to `config.url` with `config.headers`, then the attempt's
+/// `traceparent` and `tracestate` headers (which replace configured ones of the same name),
+/// bounded by `config.timeout`. `done` runs exactly once on the io_context's thread. Response
+/// bodies over 1 MiB are an error (retry).
 std::shared_ptr<HttpCall> start_http_call(boost::asio::io_context& io, const taskq::config::HttpHandlerConfig& config,
-                                          std::string body, std::function<void(HandlerResult)> done);
+                                          std::string body, std::function<void(HandlerResult)> done,
+                                          const AttemptTrace& trace = {});
 
 }  // namespace taskq::worker

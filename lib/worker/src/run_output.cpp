@@ -19,10 +19,11 @@ void tidy_result(HandlerResult& r) {
   }
 }
 
-std::string error_entry(int attempt, const HandlerResult& r, Timestamp at) {
+std::string error_entry(int attempt, const HandlerResult& r, Timestamp at, std::string_view span_id) {
   boost::json::object e;
   e["at"] = format_rfc3339(at);
   e["attempt"] = attempt;
+  if (!span_id.empty()) e["span_id"] = span_id;
   e["message"] = r.message;
   if (r.exit_status) e["exit_status"] = *r.exit_status;
   if (r.signal) e["signal"] = *r.signal;

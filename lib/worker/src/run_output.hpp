@@ -29,9 +29,10 @@ inline constexpr Duration progress_interval = std::chrono::seconds{1};
 /// says "result: ..." and what is wrong.
 void tidy_result(HandlerResult& r);
 
-/// The error entry of a failed attempt, as JSON object text: {"at", "attempt", "message",
-/// "exit_status"?, "signal"?, "stderr_tail"?}. `r` must have been tidied.
-[[nodiscard]] std::string error_entry(int attempt, const HandlerResult& r, Timestamp at);
+/// The error entry of a failed attempt, as JSON object text: {"at", "attempt", "span_id"?,
+/// "message", "exit_status"?, "signal"?, "stderr_tail"?}; span_id is the attempt's W3C span, so
+/// the failed attempt can be found in traces. `r` must have been tidied.
+[[nodiscard]] std::string error_entry(int attempt, const HandlerResult& r, Timestamp at, std::string_view span_id = {});
 
 /// A progress value as JSON object text: {"percent", "message"?, "at"}; the message is cleaned
 /// and cut to max_progress_message_bytes.

@@ -14,6 +14,7 @@
 
 #include "completer.hpp"
 #include "executor.hpp"
+#include "job_trace.hpp"
 #include "taskq/core/error.hpp"
 #include "taskq/core/fd.hpp"
 #include "taskq/core/host.hpp"
@@ -135,7 +136,7 @@ struct Worker::Impl {
         ++n_returned;
         break;
     }
-    completer->push(std::move(o), {job.queue, job.kind, retry_at});
+    completer->push(std::move(o), {job.queue, job.kind, retry_at, 0, trace_id_of(job)});
     if (auto it = by_name.find(job.queue); it != by_name.end()) {
       QueueSlots& q = *it->second;
       q.in_flight.fetch_sub(1, std::memory_order_acq_rel);
@@ -409,7 +410,9 @@ void Worker::start() {
       worker::ExecutorOptions{d.options.kinds, d.handlers, d.options.config_source, d.options.worker.pass_env},
       worker::ExecutorCallbacks{
           [&d](const Job& job, Outcome o, Timestamp retry_at) { d.on_finished(job, std::move(o), retry_at); },
-          [&d](const Job& job, ProgressUpdate u) { d.completer->push_progress(std::move(u), job.queue, job.kind); }});
+          [&d](const Job& job, ProgressUpdate u) {
+            d.completer->push_progress(std::move(u), job.queue, job.kind, trace_id_of(job));
+          }});
   d.listen_link = std::make_unique<DbLink>(w + "listener", d.options.store, [&d](Store& s) {
     s.listen({"cancel"});
     d.recheck_cancels = true;

@@ -50,6 +50,10 @@ struct Job {
   std::optional<std::string> result;    // JSON text
   std::optional<std::string> progress;  // JSON text
   std::optional<Timestamp> cancel_requested_at;
+  // W3C trace context (trace.hpp): the enqueuer's traceparent (version 00), and its tracestate.
+  // Null only for jobs enqueued before schema version 5.
+  std::optional<std::string> traceparent;
+  std::optional<std::string> tracestate;
 };
 
 inline constexpr int min_priority = 0;
@@ -74,6 +78,10 @@ struct EnqueueParams {
   std::optional<std::string> unique_key;
   std::vector<std::string> tags;
   std::string metadata = "{}";
+  // W3C trace context. An explicit value must be valid (validate_enqueue); the store gives a job
+  // without one a new trace. tracestate needs a traceparent.
+  std::optional<std::string> traceparent;
+  std::optional<std::string> tracestate;
 };
 
 struct EnqueueLimits {

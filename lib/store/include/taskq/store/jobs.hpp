@@ -37,6 +37,7 @@ struct JobChange {
   JobState from;
   JobState to;  // for a running job being cancelled: running (cancel requested)
   bool cancel_requested = false;
+  std::string trace_id{};  // the job's trace id, for log lines (rescue and stuck jobs; "" when unknown)
 };
 
 struct BulkInsertResult {

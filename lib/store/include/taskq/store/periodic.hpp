@@ -24,6 +24,7 @@ struct FireResult {
   enum class Outcome { enqueued, duplicate, already_fired, fenced, paused };
   Outcome outcome = Outcome::fenced;
   std::optional<JobId> job{};
+  std::string trace_id{};  // the job's trace id, for log lines
 };
 
 /// A schedule's recorded state.

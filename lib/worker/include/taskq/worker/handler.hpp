@@ -27,12 +27,23 @@ struct HandlerResult {
   std::string stderr_tail{};            // exec: last bytes of stderr
 };
 
+/// The W3C trace context of one attempt: a child span of the job's traceparent with a span id of
+/// its own. `traceparent` is what handlers pass on (exec: TRACEPARENT and TRACESTATE in the
+/// environment; http: the traceparent and tracestate headers).
+struct AttemptTrace {
+  std::string trace_id;                   // 32 hex: the job's trace
+  std::string span_id;                    // 16 hex: this attempt's span
+  std::string traceparent;                // "00-<trace_id>-<span_id>-<flags>"
+  std::optional<std::string> tracestate;  // the job's tracestate, verbatim
+};
+
 /// What an in-process handler sees. `stop` is requested on timeout, cancellation and shutdown;
 /// a handler that ignores it keeps its thread busy but its outcome is discarded.
 struct JobContext {
   const Job& job;
   std::stop_token stop;
   std::function<void(int percent, const std::string& message)> progress;
+  AttemptTrace trace;
 };
 
 /// Runs on a worker-owned thread, one job at a time. Throwing an exception is a failed attempt
