@@ -16,7 +16,8 @@ static void leader_or_standby(const Config& config, Service& svc) {
                                   .config = config.scheduler,
                                   .limits = {.max_args_bytes = config.jobs.max_args_bytes},
                                   .host = host_name(),
-                                  .pid = static_cast<int>(::getpid())});
+                                  .pid = static_cast<int>(::getpid()),
+                                  .metrics = svc.metrics});
   svc.start = [s, d = describe_scheduler(config)] {
     s->start();
     spdlog::info("started as {}: {}", s->holder(), d);
@@ -36,5 +37,5 @@ static void leader_or_standby(const Config& config, Service& svc) {
 int main(int argc, char** argv) {
   return run(argc, argv,
              {"taskq-schedulerd", TASKQ_VERSION, "periodic jobs and queue maintenance, one leader at a time",
-              scheduler::validate_config, describe_scheduler, leader_or_standby});
+              scheduler::validate_config, describe_scheduler, leader_or_standby, scheduler_metrics_endpoint});
 }

@@ -16,6 +16,7 @@ static void run_jobs(const Config& config, Service& svc) {
   options.version = TASKQ_VERSION;
   options.config_source =
       config.source == "(defaults)" ? "a configuration file (none was read: pass --config FILE)" : config.source;
+  options.metrics = svc.metrics;
   const auto w = std::make_shared<Worker>(options);
   svc.start = [w] { w->start(); };
   svc.status = [w, d = describe_worker(config)] { return "worker " + std::to_string(w->worker_id()) + ": " + d; };
@@ -34,5 +35,5 @@ static void run_jobs(const Config& config, Service& svc) {
 int main(int argc, char** argv) {
   return run(argc, argv,
              {"taskq-workerd", TASKQ_VERSION, "claims jobs from PostgreSQL and runs them", validate_worker_config,
-              describe_worker, run_jobs});
+              describe_worker, run_jobs, worker_metrics_endpoint});
 }

@@ -45,7 +45,8 @@ TEST_CASE("metrics: every family has its HELP and TYPE once, before its samples"
     const auto sample_at = text.find("\n" + name + (type == "histogram" ? "_bucket" : ""));
     if (sample_at != std::string::npos) CHECK(type_at < sample_at);
   }
-  CHECK(contains(text, "taskq_build_info{version=\"1.2.3\"} 1\n"));
+  CHECK(contains(text, "taskq_build_info{program=\"taskq-apid\",version=\"1.2.3\"} 1\n"));
+  CHECK(contains(text, "\nprocess_resident_memory_bytes "));
   CHECK(contains(text, "\ntaskq_api_requests_in_flight 3\n"));
   CHECK(contains(text, "\ntaskq_api_event_streams 2\n"));
   CHECK(contains(text, "\ntaskq_api_events_sent_total 40\n"));
@@ -82,7 +83,7 @@ TEST_CASE("metrics: label values escape backslash, double quote and newline", "[
   m.record("a\"b\\c\nd", 200, 0.5);
   m.add_enqueued({{"q\"1", 2}});
   const auto text = m.render({}, 0, "x\"y", 0, 0);
-  CHECK(contains(text, "taskq_build_info{version=\"x\\\"y\"} 1\n"));
+  CHECK(contains(text, "taskq_build_info{program=\"taskq-apid\",version=\"x\\\"y\"} 1\n"));
   CHECK(contains(text, "taskq_api_requests_total{route=\"a\\\"b\\\\c\\nd\",status=\"200\"} 1\n"));
   CHECK(contains(text, "taskq_api_jobs_enqueued_total{queue=\"q\\\"1\"} 2\n"));
   // No raw newline inside a sample: every line is a comment or a sample.
@@ -90,7 +91,7 @@ TEST_CASE("metrics: label values escape backslash, double quote and newline", "[
   for (auto end = text.find('\n'); end != std::string::npos; start = end + 1, end = text.find('\n', start)) {
     const auto line = text.substr(start, end - start);
     INFO(line);
-    CHECK((line.rfind("# ", 0) == 0 || line.rfind("taskq_", 0) == 0));
+    CHECK((line.rfind("# ", 0) == 0 || line.rfind("taskq_", 0) == 0 || line.rfind("process_", 0) == 0));
   }
 }
 

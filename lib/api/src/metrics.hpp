@@ -1,15 +1,18 @@
 #pragma once
-// Prometheus metrics of taskq-apid: requests by route and status, request latency histograms by
-// route, jobs enqueued by queue (counted here), and, at each scrape, jobs by queue and state
-// from the database. Thread-safe: every I/O thread records into it.
+// Prometheus metrics of taskq-apid: build info and process metrics (as every taskq daemon has),
+// requests by route and status, request latency histograms by route, jobs enqueued by queue
+// (counted here), and, at each scrape, jobs by queue and state from the database. Thread-safe:
+// every I/O thread records into it.
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "taskq/metrics/registry.hpp"
 #include "taskq/queue/client.hpp"
 
 namespace taskq::api {
@@ -34,6 +37,7 @@ class Metrics {
     double sum = 0;
   };
   mutable std::mutex mu_;
+  mutable std::unique_ptr<taskq::metrics::Registry> process_;  // build info and process_*: at the first render
   std::map<std::pair<std::string, unsigned>, std::uint64_t> requests_;
   std::map<std::string, Histogram> latency_;
   std::map<std::string, std::int64_t> enqueued_;

@@ -33,15 +33,7 @@ KeyHandlers api_server_handlers() {
          std::vector<std::string> out;
          for (const auto& item : *arr) {
            if (!item.is_string()) bad(w, "api.listen", "must be an array of strings");
-           const std::string a = *item.value<std::string>();
-           const auto colon = a.rfind(':');
-           const bool v6 = !a.empty() && a.front() == '[';
-           if (colon == std::string::npos || colon == 0 || colon + 1 == a.size() ||
-               (v6 && (colon < 2 || a[colon - 1] != ']')) ||
-               a.find_first_not_of("0123456789", colon + 1) != std::string::npos || a.size() - colon - 1 > 5 ||
-               std::stoi(a.substr(colon + 1)) > 65535)
-             bad(w, "api.listen", "'" + a + "' is not HOST:PORT or [IPV6]:PORT (port 0 to 65535)");
-           out.push_back(a);
+           out.push_back(get_listen_address(item, w, "api.listen"));
          }
          c.api.listen = std::move(out);
        }},

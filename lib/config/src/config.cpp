@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "config_parse.hpp"
@@ -178,6 +179,18 @@ std::optional<std::string> default_config_path() {
 void apply_env_overrides(Config& config) {
   if (const char* v = std::getenv("TASKQ_DATABASE_URL"); v && *v) config.database.url = v;
   if (const char* v = std::getenv("TASKQ_SCHEMA"); v && *v) config.database.schema = v;
+  // A bad value is the daemon's error (kept like its section's), not taskctl's.
+  const std::tuple<const char*, std::string*, std::vector<std::string>*> listens[] = {
+      {"TASKQ_WORKER_METRICS_LISTEN", &config.worker.metrics_listen, &config.worker_errors},
+      {"TASKQ_SCHEDULER_METRICS_LISTEN", &config.scheduler.metrics_listen, &config.scheduler_errors}};
+  for (const auto& [name, field, errors] : listens)
+    if (const char* v = std::getenv(name); v && *v) {
+      if (parsing::is_listen_address(v))
+        *field = v;
+      else
+        errors->push_back(std::string("environment variable ") + name + ": '" + v +
+                          "' is not HOST:PORT or [IPV6]:PORT (port 0 to 65535)");
+    }
   if (const char* v = std::getenv("TASKQ_LOG_LEVEL"); v && *v) {
     config.log.level = v;
     config.log_level_source = "environment variable TASKQ_LOG_LEVEL";

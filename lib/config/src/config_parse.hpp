@@ -48,6 +48,9 @@ KeyHandlers api_limit_handlers();   // [api]: connection and stream limits, shut
 std::string where_of(std::string_view source, const toml::node& n);
 
 std::string get_string(const toml::node& n, const std::string& where, std::string_view key);
+/// A listening address: HOST:PORT or [IPV6]:PORT, port 0 to 65535.
+bool is_listen_address(const std::string& address);
+std::string get_listen_address(const toml::node& n, const std::string& where, std::string_view key);
 /// A duration is a string ("5s", "1h30m") or a number of seconds.
 Duration get_duration(const toml::node& n, const std::string& where, std::string_view key);
 Duration get_duration_at_least(const toml::node& n, const std::string& where, std::string_view key, Duration min,

@@ -91,6 +91,13 @@ KeyHandlers scheduler_handlers() {
          if (v != "skip" && v != "run_once") bad(w, "scheduler.missed_ticks", "'" + v + "' is not skip or run_once");
          c.scheduler.missed_run_once = v == "run_once";
        }},
+      {{"scheduler.metrics_listen", "string", "\"\"",
+        "Where taskq-schedulerd serves GET /metrics (Prometheus text format): HOST:PORT or [IPV6]:PORT, e.g. "
+        "\"127.0.0.1:9466\". Empty: no metrics are kept or served."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         const auto s = get_string(n, w, "scheduler.metrics_listen");
+         c.scheduler.metrics_listen = s.empty() ? s : get_listen_address(n, w, "scheduler.metrics_listen");
+       }},
   };
 }
 

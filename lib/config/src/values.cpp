@@ -16,6 +16,21 @@ std::string get_string(const toml::node& n, const std::string& where, std::strin
   bad(where, key, "must be a string");
 }
 
+bool is_listen_address(const std::string& a) {
+  const auto colon = a.rfind(':');
+  const bool v6 = !a.empty() && a.front() == '[';
+  return !(colon == std::string::npos || colon == 0 || colon + 1 == a.size() ||
+           (v6 && (colon < 2 || a[colon - 1] != ']')) ||
+           a.find_first_not_of("0123456789", colon + 1) != std::string::npos || a.size() - colon - 1 > 5 ||
+           std::stoi(a.substr(colon + 1)) > 65535);
+}
+
+std::string get_listen_address(const toml::node& n, const std::string& where, std::string_view key) {
+  const std::string a = get_string(n, where, key);
+  if (!is_listen_address(a)) bad(where, key, "'" + a + "' is not HOST:PORT or [IPV6]:PORT (port 0 to 65535)");
+  return a;
+}
+
 Duration get_duration(const toml::node& n, const std::string& where, std::string_view key) {
   if (n.is_integer() || n.is_floating_point()) {
     try {

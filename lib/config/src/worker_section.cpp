@@ -55,6 +55,13 @@ KeyHandlers worker_handlers() {
          if (queues.empty()) bad(w, "worker.queues", "needs at least one queue, e.g. { default = 16 }");
          c.worker.queues = std::move(queues);
        }},
+      {{"worker.metrics_listen", "string", "\"\"",
+        "Where taskq-workerd serves GET /metrics (Prometheus text format): HOST:PORT or [IPV6]:PORT, e.g. "
+        "\"127.0.0.1:9465\". Empty: no metrics are kept or served. Give each worker on a host its own port."},
+       [](Config& c, const toml::node& n, const std::string& w) {
+         const auto s = get_string(n, w, "worker.metrics_listen");
+         c.worker.metrics_listen = s.empty() ? s : get_listen_address(n, w, "worker.metrics_listen");
+       }},
       {{"worker.pass_env", "array of strings", "[]",
         "Names of variables of the worker's own environment that exec handlers also get (besides PATH, HOME, "
         "LANG, LC_*, TZ, TMPDIR, USER). PG* and TASKQ_* names are refused: the worker's database settings "

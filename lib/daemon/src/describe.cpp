@@ -33,4 +33,12 @@ std::string describe_api(const Config& c) {
                                : std::to_string(c.api.tokens.size()) + " token(s)");
 }
 
+MetricsEndpoint worker_metrics_endpoint(const Config& c) {
+  return {"worker.metrics_listen", c.worker.metrics_listen};
+}
+
+MetricsEndpoint scheduler_metrics_endpoint(const Config& c) {
+  return {"scheduler.metrics_listen", c.scheduler.metrics_listen};
+}
+
 }  // namespace taskq::daemon

@@ -11,6 +11,8 @@
 
 #include "taskq/daemon/daemon.hpp"
 #include "taskq/log/log.hpp"
+#include "taskq/metrics/exporter.hpp"
+#include "taskq/metrics/process.hpp"
 
 using taskq::config::Config;
 
@@ -93,8 +95,20 @@ int run(int argc, char** argv, const Daemon& daemon) {
   block_signals();
 
   Service service;
+  const MetricsEndpoint endpoint = daemon.metrics ? daemon.metrics(config) : MetricsEndpoint{};
+  if (!endpoint.listen.empty()) {
+    service.metrics = std::make_shared<taskq::metrics::Registry>();
+    taskq::metrics::add_process_metrics(*service.metrics, daemon.name, daemon.version);
+  }
   daemon.build(config, service);
+  std::optional<taskq::metrics::Exporter> exporter;  // destroyed before the service
   try {
+    if (service.metrics) {
+      exporter.emplace(taskq::metrics::ExporterOptions{.listen = endpoint.listen, .config_key = endpoint.key},
+                       [m = service.metrics] { return m->render(); });
+      exporter->start();
+      spdlog::info("metrics on http://{}/metrics", exporter->endpoint());
+    }
     service.start();
   } catch (const Error& e) {
     spdlog::error("cannot start: {}", e.what());
@@ -103,6 +117,7 @@ int run(int argc, char** argv, const Daemon& daemon) {
   }
   notify_ready();
   serve(daemon, flags, service);
+  if (exporter) exporter->stop();
   return exit_ok;
 }
 

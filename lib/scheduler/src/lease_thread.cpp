@@ -45,6 +45,7 @@ void Scheduler::Impl::renew(std::int64_t t) {
   const Timestamp wall_before = clock.now();
   std::optional<Timestamp> renewed;
   const bool reached = lease_link->with([&](Store& s) { renewed = s.renew_lease(o.lease_name, holder, t, ttl); });
+  if (metrics) metrics->renewal(reached && renewed);
   if (reached && renewed) {
     // The new expiry is the database's now() plus the ttl: a fresh reading of its clock.
     sample_db_clock(wall_before, *renewed - ttl, clock.now());
@@ -124,6 +125,7 @@ void Scheduler::Impl::resign() {
 }
 
 void Scheduler::Impl::become_leader(std::int64_t t, steady::time_point sent) {
+  if (metrics) metrics->acquired();
   {
     std::lock_guard lk(mu);
     term = t;

@@ -16,16 +16,34 @@ using taskq::store::Store;
 
 namespace taskq::scheduler {
 
+namespace {
+
+double seconds_since(steady::time_point t) {
+  return std::chrono::duration<double>(steady::now() - t).count();
+}
+
+}  // namespace
+
 void Scheduler::Impl::maintain(const LeaseFence& fence, Maintenance& due) {
   const auto now = steady::now();
-  if (now >= due.promote && acting(fence.term)) promote(fence, due, now);
-  if (now >= due.rescue && acting(fence.term)) rescue(fence, due);
-  if (steady::now() >= due.prune && acting(fence.term)) prune(fence, due);
+  if (now >= due.promote && acting(fence.term)) {
+    promote(fence, due, now);
+    if (metrics) metrics->step("promote", seconds_since(now));
+  }
+  if (const auto t = steady::now(); t >= due.rescue && acting(fence.term)) {
+    rescue(fence, due);
+    if (metrics) metrics->step("rescue", seconds_since(t));
+  }
+  if (const auto t = steady::now(); t >= due.prune && acting(fence.term)) {
+    prune(fence, due);
+    if (metrics) metrics->step("prune", seconds_since(t));
+  }
 }
 
 void Scheduler::Impl::promote(const LeaseFence& fence, Maintenance& due, steady::time_point now) {
   std::int64_t n = 0;
   if (work_link->with([&](Store& s) { n = s.promote_due({}, 10000, &fence); })) {
+    if (metrics) metrics->promoted(n);
     if (n > 0) spdlog::debug("promoted {} due scheduled job(s)", n);
     due.promote = n == 10000 ? now : now + std::chrono::seconds{1};
   }
@@ -42,6 +60,7 @@ void Scheduler::Impl::rescue(const LeaseFence& fence, Maintenance& due) {
           "worker {} has running jobs but no row in workers (deleted?); they are rescued unless it heartbeats "
           "within {}",
           id, format_duration(c.worker_grace));
+    if (metrics) metrics->rescued(r.jobs.size());
     for (const auto& j : r.jobs)
       spdlog::warn("rescued {}: its worker is dead; now {}", job_log_label(j.id, j.queue, j.kind, j.trace_id),
                    to_string(j.to));
@@ -51,6 +70,7 @@ void Scheduler::Impl::rescue(const LeaseFence& fence, Maintenance& due) {
   std::vector<JobChange> stuck;
   if (ok && acting(fence.term))
     ok = work_link->with([&](Store& s) { stuck = s.fail_stuck(c.stuck_grace, 1000, &fence); });
+  if (metrics) metrics->stuck_failed(stuck.size());
   for (const auto& j : stuck)
     spdlog::warn("{} is stuck past its timeout on a live worker: failed attempt; now {}",
                  job_log_label(j.id, j.queue, j.kind, j.trace_id), to_string(j.to));
@@ -80,6 +100,7 @@ void Scheduler::Impl::prune(const LeaseFence& fence, Maintenance& due) {
       longest = std::max(longest, steady::now() - batch_start);
       ++batches;
       total += n;
+      if (metrics && ok) metrics->pruned(n);
       if (!ok || n < c.prune_batch) break;
     }
     if (!ok || more) break;

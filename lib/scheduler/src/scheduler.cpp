@@ -6,6 +6,7 @@
 #include <random>
 
 #include "scheduler_impl.hpp"
+#include "taskq/metrics/links.hpp"
 
 using taskq::config::PeriodicConfig;
 
@@ -39,6 +40,7 @@ Scheduler::Scheduler(SchedulerOptions options) : impl_(std::make_unique<Impl>(st
       (d.o.host.empty() ? std::string("host") : d.o.host) + ":" + std::to_string(d.o.pid) + ":" + random_suffix();
   for (const auto& p : d.o.config.periodic)
     d.schedules.push_back({p, cron::Expression::parse(p.cron), std::nullopt, std::nullopt});
+  if (d.o.metrics) d.metrics = std::make_unique<SchedulerMetrics>(*d.o.metrics, [&d] { return d.public_term.load(); });
 }
 
 Scheduler::~Scheduler() {
@@ -83,6 +85,14 @@ void Scheduler::start() {
   d.work_round.store(steady_ns());
   d.lease_thread = std::jthread([&d] { d.lease_loop(); });
   d.work_thread = std::jthread([&d] { d.work_loop(); });
+  if (d.o.metrics)
+    taskq::metrics::add_link_metrics(*d.o.metrics, "taskq_scheduler", [&d] {
+      std::lock_guard lk(d.links_mu);  // stop() closes them
+      std::map<std::string, taskq::metrics::LinkState> out;
+      if (d.lease_link) out["lease"] = {d.lease_link->reconnects(), d.lease_link->up()};
+      if (d.work_link) out["work"] = {d.work_link->reconnects(), d.work_link->up()};
+      return out;
+    });
   d.started = true;
 }
 
@@ -98,6 +108,7 @@ void Scheduler::stop() {
   d.work_thread.join();  // finishes its current step first
   d.wake_lease_thread();
   d.lease_thread.join();  // resigns the lease
+  std::lock_guard lk(d.links_mu);
   d.work_link.reset();
   d.lease_link.reset();
   d.wake.reset();

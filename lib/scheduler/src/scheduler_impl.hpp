@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "scheduler_metrics.hpp"
 #include "taskq/core/fd.hpp"
 #include "taskq/scheduler/scheduler.hpp"
 #include "taskq/store/db_link.hpp"
@@ -52,7 +53,9 @@ struct Scheduler::Impl {
   std::atomic<std::int64_t> public_term{0};
   std::atomic<std::int64_t> lease_round{0}, work_round{0};  // steady_ns() of each loop's last round
   std::optional<WakeFd> wake;                               // wakes the lease thread; from start() to stop()
+  std::mutex links_mu;                                      // guards resetting the links against metrics reading them
   std::unique_ptr<store::DbLink> lease_link, work_link;
+  std::unique_ptr<SchedulerMetrics> metrics;  // when o.metrics is set
   std::jthread lease_thread, work_thread;
   bool started = false, stopped = false;
   DbClock db_clock;  // under mu: sampled at each term's start and at every lease acquire or renewal

@@ -49,7 +49,9 @@ void Scheduler::Impl::work_loop() {
       my_term = t;
       due = Maintenance{};
     }
+    const auto fire_start = steady::now();
     fire_due(fence);
+    if (metrics) metrics->step("periodic", std::chrono::duration<double>(steady::now() - fire_start).count());
     maintain(fence, due);
 
     // Sleep until the next tick or maintenance step (at most a second), or a change of lease.
@@ -123,6 +125,7 @@ void Scheduler::Impl::fire_due(const LeaseFence& fence) {
     const Timestamp now = db_now();
     if (sched.next && *sched.next > now) continue;
     const auto plan = plan_ticks(sched.expr, sched.config.timezone, sched.last, now, window, o.config.missed_run_once);
+    if (plan.skipped_old && metrics) metrics->skipped(sched.config.name, "missed");
     if (plan.skipped_old)
       spdlog::info("periodic {}: ticks missed more than {} ago are skipped (missed_ticks = skip)", sched.config.name,
                    format_duration(window));
@@ -139,6 +142,7 @@ void Scheduler::Impl::fire_due(const LeaseFence& fence) {
       const std::string tick_text = format_rfc3339(tick);
       switch (r.outcome) {
         case FireResult::Outcome::enqueued:
+          if (metrics) metrics->fired(sched.config.name);
           spdlog::info("periodic {}: enqueued {} for tick {}", sched.config.name,
                        job_log_label(r.job.value_or(0), sched.config.job.queue, sched.config.job.kind, r.trace_id),
                        tick_text);
@@ -151,6 +155,7 @@ void Scheduler::Impl::fire_due(const LeaseFence& fence) {
           spdlog::debug("periodic {}: tick {} was fired by an earlier leader", sched.config.name, tick_text);
           break;
         case FireResult::Outcome::paused:
+          if (metrics) metrics->skipped(sched.config.name, "paused");
           spdlog::info("periodic {}: paused; tick {} not enqueued", sched.config.name, tick_text);
           break;
         case FireResult::Outcome::fenced:
@@ -161,6 +166,9 @@ void Scheduler::Impl::fire_due(const LeaseFence& fence) {
     }
     if (plan.fire.empty() && plan.skipped_old) sched.last = now;
     sched.next = plan.next;
+    if (metrics && sched.next)
+      metrics->next_fire(sched.config.name, static_cast<double>(sched.next->time_since_epoch().count()) *
+                                                (static_cast<double>(Timestamp::period::num) / Timestamp::period::den));
   }
 }
 

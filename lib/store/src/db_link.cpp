@@ -20,6 +20,8 @@ void DbLink::connect_or_throw() {
   auto store = Store::open(options_);
   if (on_connect_) on_connect_(*store);
   store_ = std::move(store);
+  connected_once_ = true;
+  up_.store(true, std::memory_order_relaxed);
 }
 
 Duration DbLink::retry_in() const {
@@ -36,6 +38,9 @@ bool DbLink::open() {
     if (on_connect_) on_connect_(*store);
     store_ = std::move(store);
     backoff_ = Duration{};
+    if (connected_once_) reconnects_.fetch_add(1, std::memory_order_relaxed);
+    connected_once_ = true;
+    up_.store(true, std::memory_order_relaxed);
     if (down_) spdlog::info("{}: connected to PostgreSQL again", role_);
     down_ = false;
     return true;
@@ -47,6 +52,7 @@ bool DbLink::open() {
 
 void DbLink::lost(const std::string& why) {
   store_.reset();
+  up_.store(false, std::memory_order_relaxed);
   backoff_ = backoff_ == Duration{} ? min_backoff : std::min(max_backoff, backoff_ * 2);
   next_attempt_ = std::chrono::steady_clock::now() + backoff_;
   if (!down_) spdlog::warn("{}: PostgreSQL unreachable ({}); retrying", role_, why);

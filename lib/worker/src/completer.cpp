@@ -7,6 +7,7 @@
 
 #include "job_trace.hpp"
 #include "taskq/core/error.hpp"
+#include "taskq/core/time.hpp"
 #include "taskq/core/utf8.hpp"
 
 #include <algorithm>
@@ -211,6 +212,7 @@ void Completer::write_outcomes(Batch batch, Batch& held) {
     std::string refused;
     bool ok = false, waited = false;
     std::size_t applied = 0;
+    const auto began = steady_ns();
     try {
       ok = link_.with_refusals([&](Store& s) { applied = s.complete(worker_id_, part.outcomes, delete_completed_); });
     } catch (const Error& e) {
@@ -218,6 +220,7 @@ void Completer::write_outcomes(Batch batch, Batch& held) {
       waited = is_transient(e);
     }
     if (ok) {
+      if (observe_) observe_(part.outcomes.size(), static_cast<double>(steady_ns() - began) / 1e9);
       if (written_) written_(part.outcomes, applied);
       continue;
     }

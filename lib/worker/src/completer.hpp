@@ -58,6 +58,12 @@ class Completer {
   /// many outcomes could not be written.
   std::size_t stop(Duration deadline);
   [[nodiscard]] std::size_t pending() const;
+  /// Called on the completer thread after each outcome statement that committed: its rows and
+  /// how long it took (metrics). Set before start().
+  void observe_writes(std::function<void(std::size_t rows, double seconds)> observe) { observe_ = std::move(observe); }
+  /// Reconnections of the completer's connection (thread-safe).
+  [[nodiscard]] std::int64_t reconnects() const noexcept { return link_.reconnects(); }
+  [[nodiscard]] bool db_up() const noexcept { return link_.up(); }
 
   /// The outcome recorded instead of one PostgreSQL refused (`why`: its error message), or
   /// nothing when even the simplest replacement was refused before. Public for tests.
@@ -73,6 +79,8 @@ class Completer {
     std::vector<store::ProgressUpdate> updates;
     std::vector<std::string> labels;  // parallel: "job ID (queue Q, kind K)"
   };
+
+  std::function<void(std::size_t rows, double seconds)> observe_;
 
   void run(const std::stop_token& stop);
   bool flush();

@@ -30,6 +30,7 @@
 #include "run_output.hpp"
 #include "subprocess.hpp"
 #include "taskq/core/error.hpp"
+#include "taskq/core/time.hpp"
 #include "taskq/core/utf8.hpp"
 #include "thread_pool.hpp"
 
@@ -64,6 +65,7 @@ struct Run {
       : job(std::move(j)), timeout_timer(io), kill_timer(io), sleep_timer(io), pidfd(io), in(io), progress_timer(io) {}
   Job job;
   AttemptTrace trace;                      // this attempt's span (job_trace.hpp)
+  std::int64_t started_ns = steady_ns();
   std::shared_ptr<const KindConfig> kind;  // null for built-ins and in-process handlers
   int max_attempts = 0;                    // effective
   bool max_attempts_from_kind = false;
@@ -141,6 +143,7 @@ struct Executor::Impl {
       o.attempt = job.attempt;
       o.kind = Outcome::Kind::completed;
       self.running_.fetch_sub(1, std::memory_order_acq_rel);
+      if (callbacks.ran) callbacks.ran(job, Duration{});
       callbacks.finished(job, std::move(o), Timestamp{});
       return;
     }
@@ -184,6 +187,7 @@ struct Executor::Impl {
       HandlerResult r;
       r.kind = HandlerResult::Kind::failed;
       r.message = "no handler for kind '" + j.kind + "': add a [kinds." + j.kind + "] section to " + config_source;
+      if (callbacks.start_failed) callbacks.start_failed(j);
       finish(run, std::move(r));
       return;
     }
@@ -350,6 +354,7 @@ struct Executor::Impl {
       HandlerResult r;
       r.kind = HandlerResult::Kind::retry;
       r.message = e.what();
+      if (callbacks.start_failed) callbacks.start_failed(j);
       finish(run, std::move(r));
       return;
     }
@@ -451,6 +456,9 @@ struct Executor::Impl {
     Timestamp retry_at{};
     Outcome o = make_outcome(*run, std::move(r), retry_at);
     self.running_.fetch_sub(1, std::memory_order_acq_rel);
+    if (callbacks.ran)
+      callbacks.ran(run->job,
+                    std::chrono::duration_cast<Duration>(std::chrono::nanoseconds{steady_ns() - run->started_ns}));
     callbacks.finished(run->job, std::move(o), retry_at);
   }
 

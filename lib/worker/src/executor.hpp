@@ -33,6 +33,11 @@ struct ExecutorCallbacks {
   /// On the loop thread: the progress of a running job, at most once per progress_interval per
   /// job (the latest value wins), and the last one before the job's outcome.
   std::function<void(const Job& job, store::ProgressUpdate update)> progress;
+  /// Optional, on the loop thread just before `finished`: how long the handler ran (metrics).
+  std::function<void(const Job& job, Duration ran)> ran = {};
+  /// Optional, on the loop thread: the job's handler could not be started (the program could
+  /// not be spawned, or the kind has no handler); `finished` follows with the outcome.
+  std::function<void(const Job& job)> start_failed = {};
 };
 
 class Executor {

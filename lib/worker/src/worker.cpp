@@ -20,6 +20,7 @@
 #include "taskq/core/host.hpp"
 #include "taskq/core/time.hpp"
 #include "taskq/store/db_link.hpp"
+#include "worker_metrics.hpp"
 
 using taskq::config::KindConfig;
 
@@ -68,6 +69,7 @@ struct Worker::Impl {
 
   std::unique_ptr<Completer> completer;
   std::unique_ptr<Executor> executor;
+  std::unique_ptr<WorkerMetrics> metrics;  // when options.metrics is set
   std::unique_ptr<DbLink> fetch_link, listen_link;
   std::jthread fetcher, listener;
   WakeFd wake_fd;  // ends the listener's wait at stop
@@ -136,6 +138,7 @@ struct Worker::Impl {
         ++n_returned;
         break;
     }
+    if (metrics) metrics->finished(job, o.kind);
     completer->push(std::move(o), {job.queue, job.kind, retry_at, 0, trace_id_of(job)});
     if (auto it = by_name.find(job.queue); it != by_name.end()) {
       QueueSlots& q = *it->second;
@@ -207,7 +210,9 @@ struct Worker::Impl {
           if (free <= 0 || !q.has_work.load(std::memory_order_acquire) || stop.stop_requested()) continue;
           const int want = std::min(free, max_claim_batch);
           std::vector<Job> jobs;
+          const auto began = steady_ns();
           if (!fetch_link->with([&](Store& s) { jobs = s.claim(worker_id, q.name, want); })) break;
+          if (metrics) metrics->claimed(q.name, jobs, static_cast<double>(steady_ns() - began) / 1e9);
           if (static_cast<int>(jobs.size()) < want) q.has_work.store(false, std::memory_order_release);
           if (jobs.empty()) continue;
           {
@@ -356,6 +361,42 @@ struct Worker::Impl {
   // The listener's eventfd is written after a refused outcome, and at stop (after the stop
   // request, which the loop sees before it waits again).
   void drain_wake_fd() { wake_fd.clear(); }
+
+  // -------------------------------------------------------------------------------------------
+  // Metrics (worker_metrics.hpp): recorded by the executor's and completer's hooks and the
+  // fetcher; the gauges read these parts at each scrape.
+
+  std::set<std::string> handled_kinds() const {
+    std::set<std::string> out;
+    for (const auto& [k, c] : options.kinds) out.insert(k);
+    for (const auto& [k, h] : handlers) out.insert(k);
+    return out;
+  }
+
+  void add_metrics(ExecutorCallbacks& callbacks) {
+    metrics = std::make_unique<WorkerMetrics>(*options.metrics, options.worker.queues, handled_kinds());
+    callbacks.ran = [this](const Job& job, Duration ran) {
+      metrics->ran(job, std::chrono::duration<double>(ran).count());
+    };
+    callbacks.start_failed = [this](const Job& job) { metrics->start_failed(job); };
+    completer->observe_writes([this](std::size_t, double seconds) { metrics->outcomes_written(seconds); });
+  }
+
+  // Once the connections and the completer exist (the end of start()).
+  void read_metrics_at_scrape() {
+    metrics->read_at_scrape(WorkerMetrics::Readers{
+        [this](const std::string& queue) {
+          const auto it = by_name.find(queue);
+          return it == by_name.end() ? 0 : it->second->in_flight.load(std::memory_order_relaxed);
+        },
+        [this] { return completer->pending(); },
+        [this] {
+          using Link = taskq::metrics::LinkState;
+          return std::map<std::string, Link>{{"fetcher", Link{fetch_link->reconnects(), fetch_link->up()}},
+                                             {"listener", Link{listen_link->reconnects(), listen_link->up()}},
+                                             {"completer", Link{completer->reconnects(), completer->db_up()}}};
+        }});
+  }
 };
 
 Worker::Worker(WorkerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -406,8 +447,15 @@ void Worker::start() {
       w + "completer", d.options.store, d.worker_id, d.options.worker.delete_completed,
       [&d](const std::vector<Outcome>& written, std::size_t applied) { d.on_written(written, applied); });
   d.completer->connect_or_throw();
+  worker::ExecutorCallbacks callbacks{
+      [&d](const Job& job, Outcome o, Timestamp retry_at) { d.on_finished(job, std::move(o), retry_at); },
+      [&d](const Job& job, ProgressUpdate u) {
+        d.completer->push_progress(std::move(u), job.queue, job.kind, trace_id_of(job));
+      }};
+  if (d.options.metrics) d.add_metrics(callbacks);
   d.executor = std::make_unique<Executor>(
       worker::ExecutorOptions{d.options.kinds, d.handlers, d.options.config_source, d.options.worker.pass_env},
+    if (metrics) metrics->finished(job, o.kind);
       worker::ExecutorCallbacks{
           [&d](const Job& job, Outcome o, Timestamp retry_at) { d.on_finished(job, std::move(o), retry_at); },
           [&d](const Job& job, ProgressUpdate u) {
@@ -436,6 +484,7 @@ void Worker::start() {
   d.executor->start();
   d.listener = std::jthread([&d](const std::stop_token& st) { d.listen_loop(st); });
   d.fetcher = std::jthread([&d](const std::stop_token& st) { d.fetch_loop(st); });
+  if (d.metrics) d.read_metrics_at_scrape();
   d.started = true;
   spdlog::info(
       "worker {} started: queues {}, {} connections", d.worker_id,
@@ -497,6 +546,7 @@ void Worker::stop(Duration wait) {
 
 void Worker::reload_kinds(std::map<std::string, KindConfig> kinds) {
   impl_->options.kinds = kinds;
+  if (impl_->metrics) impl_->metrics->set_kinds(impl_->handled_kinds());
   if (impl_->executor) impl_->executor->reload_kinds(std::move(kinds));
 }
 

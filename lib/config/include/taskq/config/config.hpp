@@ -63,6 +63,7 @@ struct WorkerConfig {
   bool delete_completed = false;  // delete a job's row when it completes instead of keeping it
   // Variables of the worker's environment exec handlers also get, by name (never PG*, TASKQ_*).
   std::vector<std::string> pass_env;
+  std::string metrics_listen;  // HOST:PORT of GET /metrics; empty: no metrics
 };
 
 /// PG* and TASKQ_* variables: the worker's own database settings and credentials. No exec handler
@@ -131,6 +132,7 @@ struct SchedulerConfig {
   bool missed_run_once = false;  // missed_ticks = "run_once" (else "skip")
   Duration stuck_grace = std::chrono::minutes{5};
   std::vector<PeriodicConfig> periodic;
+  std::string metrics_listen;  // HOST:PORT of GET /metrics; empty: no metrics
 };
 
 /// One [[api.tokens]] entry: a bearer token known by its SHA-256 (the token itself is never in
@@ -207,7 +209,9 @@ Config load_config_file(const std::string& path);
 /// The default config path (/etc/taskq/taskq.toml) when it exists, else nothing.
 std::optional<std::string> default_config_path();
 
-/// Applies environment overrides: TASKQ_DATABASE_URL, TASKQ_SCHEMA, TASKQ_LOG_LEVEL.
+/// Applies environment overrides: TASKQ_DATABASE_URL, TASKQ_SCHEMA, TASKQ_LOG_LEVEL, and the
+/// daemons' TASKQ_WORKER_METRICS_LISTEN and TASKQ_SCHEDULER_METRICS_LISTEN (a bad value is kept in
+/// worker_errors or scheduler_errors).
 void apply_env_overrides(Config& config);
 
 /// Checks the values that have a fixed set or shape (schema name, log level/format).

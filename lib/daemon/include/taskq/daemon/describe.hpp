@@ -17,4 +17,12 @@ std::string describe_term(std::int64_t leading_term);
 /// "listen 127.0.0.1:8080; 2 I/O thread(s), 4 database connection(s); 1 token(s)"
 std::string describe_api(const taskq::config::Config& c);
 
+/// Where a daemon serves GET /metrics: the config key (named in errors) and its value ("": none).
+struct MetricsEndpoint {
+  std::string key;
+  std::string listen;
+};
+MetricsEndpoint worker_metrics_endpoint(const taskq::config::Config& c);
+MetricsEndpoint scheduler_metrics_endpoint(const taskq::config::Config& c);
+
 }  // namespace taskq::daemon

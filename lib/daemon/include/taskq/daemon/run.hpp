@@ -8,12 +8,16 @@
 //      under --check-config, "FILE: OK: <describe>" on stdout (and the config file warning on
 //      stderr) and exit 0;
 //   3. logging set up, the config file warning logged, signals blocked (before any thread);
-//   4. the Service built and started ("cannot start: why" logged: 69, 70 or 78);
+//   4. when the daemon has a metrics endpoint configured, a registry with build info and process
+//      metrics, handed to the Service to record into, served on GET /metrics from before the
+//      service starts (a port in use: 69) until after it stopped;
+//   5. the Service built and started ("cannot start: why" logged: 69, 70 or 78);
 //      READY, then the service's STATUS;
-//   5. until SIGTERM or SIGINT: the watchdog fed while the service is healthy, the STATUS kept
+//   6. until SIGTERM or SIGINT: the watchdog fed while the service is healthy, the STATUS kept
 //      current, and SIGHUP reloading the config file (an invalid one changes nothing);
-//   6. "SIGTERM: stopping..." logged, STOPPING, the service stopped, exit 0.
+//   7. "SIGTERM: stopping..." logged, STOPPING, the service stopped, exit 0.
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "taskq/config/config.hpp"
@@ -22,11 +26,15 @@
 #include "taskq/daemon/app.hpp"
 #include "taskq/daemon/describe.hpp"       // for the mains: the summaries of their configs
 #include "taskq/daemon/store_options.hpp"  // for the mains: how they connect
+#include "taskq/metrics/registry.hpp"
 
 namespace taskq::daemon {
 
 /// What a daemon runs, as the skeleton drives it. Every hook but start and stop may be left empty.
 struct Service {
+  /// Set by run() before the daemon's build when its metrics endpoint is configured (else
+  /// null): the registry the service records its series into.
+  std::shared_ptr<taskq::metrics::Registry> metrics;
   /// Connects and starts the threads, then logs what the daemon announces. An Error stops the
   /// daemon (see invalid_input_at_start_is_config).
   std::function<void()> start;
@@ -60,6 +68,8 @@ struct Daemon {
   std::function<std::string(const taskq::config::Config& config)> describe;
   /// Builds the service (fills in its hooks), after logging is set up and signals are blocked.
   std::function<void(const taskq::config::Config& config, Service& service)> build;
+  /// Where the daemon serves GET /metrics, if anywhere (worker_metrics_endpoint, ...).
+  std::function<MetricsEndpoint(const taskq::config::Config& config)> metrics = {};
 };
 
 /// Runs the daemon as main() would (see the top of this file); returns the exit code.

@@ -18,6 +18,7 @@
 #include "taskq/config/config.hpp"
 #include "taskq/core/time.hpp"
 #include "taskq/cron/cron.hpp"
+#include "taskq/metrics/registry.hpp"
 #include "taskq/store/store.hpp"
 
 namespace taskq::scheduler {
@@ -35,6 +36,9 @@ struct SchedulerOptions {
   std::string host;  // for the lease row (`taskctl leader`)
   int pid = 0;
   const Clock* clock = nullptr;  // the local wall clock (tests shift it); null: the system's
+  /// Where the scheduler's series go (taskq_scheduler_*, see docs/metrics.md); none: nothing is
+  /// recorded. Render it only while the scheduler exists.
+  std::shared_ptr<taskq::metrics::Registry> metrics;
 };
 
 /// The database's clock as seen from here: the database's now() minus the local wall clock,

@@ -2,6 +2,8 @@
 // One database connection of a daemon thread that survives PostgreSQL restarts: the store is
 // reopened with backoff (100 ms doubling to 5 s), and each change between reachable and
 // unreachable is logged once, not every retry.
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -39,6 +41,10 @@ class DbLink {
   [[nodiscard]] const std::string& role() const noexcept { return role_; }
   /// How long until the next reconnect attempt is allowed (zero when connected).
   [[nodiscard]] Duration retry_in() const;
+  /// Connections opened again after the first one was lost (thread-safe: metrics read it).
+  [[nodiscard]] std::int64_t reconnects() const noexcept { return reconnects_.load(std::memory_order_relaxed); }
+  /// Whether the last attempt to use the database reached it: connected() for other threads.
+  [[nodiscard]] bool up() const noexcept { return up_.load(std::memory_order_relaxed); }
 
  private:
   bool open();
@@ -53,6 +59,9 @@ class DbLink {
   std::string last_error_;
   Duration backoff_{};
   std::chrono::steady_clock::time_point next_attempt_{};
+  bool connected_once_ = false;
+  std::atomic<std::int64_t> reconnects_{0};
+  std::atomic<bool> up_{false};
 };
 
 }  // namespace taskq::store

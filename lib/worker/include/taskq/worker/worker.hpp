@@ -23,6 +23,7 @@
 #include <string>
 
 #include "taskq/config/config.hpp"
+#include "taskq/metrics/registry.hpp"
 #include "taskq/store/store.hpp"
 #include "taskq/worker/handler.hpp"
 
@@ -34,6 +35,9 @@ struct WorkerOptions {
   std::map<std::string, taskq::config::KindConfig> kinds;
   std::string version;
   std::string config_source = "the configuration";  // named in "no handler" errors
+  /// Where the worker's series go (taskq_worker_*, see docs/metrics.md); none: nothing is
+  /// recorded. Must outlive the worker's use of it: render it only while the worker exists.
+  std::shared_ptr<taskq::metrics::Registry> metrics;
 };
 
 /// Counters since start, for logs and tests.
