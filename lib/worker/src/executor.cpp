@@ -64,7 +64,7 @@ struct Run {
   explicit Run(asio::io_context& io, Job j)
       : job(std::move(j)), timeout_timer(io), kill_timer(io), sleep_timer(io), pidfd(io), in(io), progress_timer(io) {}
   Job job;
-  AttemptTrace trace;                      // this attempt's span (job_trace.hpp)
+  AttemptTrace trace;  // this attempt's span (job_trace.hpp)
   std::int64_t started_ns = steady_ns();
   std::shared_ptr<const KindConfig> kind;  // null for built-ins and in-process handlers
   int max_attempts = 0;                    // effective

@@ -455,12 +455,7 @@ void Worker::start() {
   if (d.options.metrics) d.add_metrics(callbacks);
   d.executor = std::make_unique<Executor>(
       worker::ExecutorOptions{d.options.kinds, d.handlers, d.options.config_source, d.options.worker.pass_env},
-    if (metrics) metrics->finished(job, o.kind);
-      worker::ExecutorCallbacks{
-          [&d](const Job& job, Outcome o, Timestamp retry_at) { d.on_finished(job, std::move(o), retry_at); },
-          [&d](const Job& job, ProgressUpdate u) {
-            d.completer->push_progress(std::move(u), job.queue, job.kind, trace_id_of(job));
-          }});
+      std::move(callbacks));
   d.listen_link = std::make_unique<DbLink>(w + "listener", d.options.store, [&d](Store& s) {
     s.listen({"cancel"});
     d.recheck_cancels = true;
