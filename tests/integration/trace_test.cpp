@@ -91,7 +91,7 @@ TEST_CASE("a batch stores each job's own trace context", "[trace][enqueue][batch
   CHECK(s.scalar("SELECT count(*) FROM jobs") == "3");
 }
 
-TEST_CASE("the JSON Lines stream keeps traceparent fields; plain lines get new traces", "[trace][enqueue][batch]") {
+TEST_CASE("the JSON Lines stream keeps traceparent fields and plain lines get new traces", "[trace][enqueue][batch]") {
   TestSchema s;
   Client c(s.open());
   // Plain lines go through the short COPY form (the column's default makes their trace), lines
@@ -131,7 +131,7 @@ TEST_CASE("the JSON Lines stream keeps traceparent fields; plain lines get new t
   CHECK(s.scalar("SELECT count(*) FROM jobs") == "5");
 }
 
-TEST_CASE("a claimed job carries its trace context; jobs from before schema 5 have none", "[trace][claim]") {
+TEST_CASE("a claimed job carries its trace context and jobs from before schema 5 have none", "[trace][claim]") {
   TestSchema s;
   Client c(s.open());
   const auto id = c.enqueue(job("k", v00, "rojo=1")).job.id;

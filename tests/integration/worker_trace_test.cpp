@@ -60,7 +60,7 @@ bool wait_state(Client& c, JobId id, JobState state, std::chrono::milliseconds t
 
 }  // namespace
 
-TEST_CASE("in-process handlers see each attempt's span; a failed attempt's error names it", "[worker][trace]") {
+TEST_CASE("in-process handlers see each attempt's span and a failed attempt's error names it", "[worker][trace]") {
   TestSchema s;
   Client client(s.open());
   Worker w(options_for(s));

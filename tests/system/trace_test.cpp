@@ -114,7 +114,7 @@ TEST_CASE("apid: a batch takes the header for every job, a job's own field wins"
   CHECK(count_jobs(db) == 2);
 }
 
-TEST_CASE("taskctl: --traceparent, TRACEPARENT, JSON Lines fields; malformed values are exit 2", "[cli][trace]") {
+TEST_CASE("taskctl: --traceparent, TRACEPARENT, JSON Lines fields, and malformed values are exit 2", "[cli][trace]") {
   TestSchema db;
   const auto id = enqueue(db, {"k", "--traceparent", v00, "--tracestate", "rojo=1"});
   CHECK(job_field(db, id, "traceparent") == v00);
@@ -166,7 +166,7 @@ TEST_CASE("taskctl: --traceparent, TRACEPARENT, JSON Lines fields; malformed val
   CHECK(snapshot(db) == snap);
 }
 
-TEST_CASE("workerd: each attempt of an exec job gets its own span in TRACEPARENT; JSON logs carry trace_id",
+TEST_CASE("workerd: each attempt of an exec job gets its own span in TRACEPARENT and JSON logs carry trace_id",
           "[workerd][trace]") {
   TestSchema db;
   // Attempt 1 fails (exit 3), attempt 2 completes; each reports the TRACEPARENT it saw.

@@ -29,7 +29,7 @@ struct Request {
   std::string authorization;
   std::string idempotency_key;
   std::string if_none_match;  // the dashboard's assets answer 304 when it names their ETag
-  RequestTrace trace;  // traceparent, tracestate and the request id, for enqueued jobs
+  RequestTrace trace;         // traceparent, tracestate and the request id, for enqueued jobs
   // The body is announced but not read yet: a route that needs it answers only what the headers
   // already decide (401, 403, 404, 405, 415) and otherwise nothing, so the body is read next.
   bool body_pending = false;
