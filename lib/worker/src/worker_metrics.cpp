@@ -30,6 +30,8 @@ std::size_t outcome_index(Outcome::Kind k) {
   return 5;
 }
 
+std::atomic<std::uint64_t> next_id{0};  // tells the instances apart in the threads' caches
+
 const std::vector<double>& batch_buckets() {
   static const std::vector<double> b = {0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
   return b;
@@ -38,7 +40,8 @@ const std::vector<double>& batch_buckets() {
 }  // namespace
 
 WorkerMetrics::WorkerMetrics(Registry& r, const std::map<std::string, int>& queues, std::set<std::string> kinds)
-    : registry_(r),
+    : id_(next_id.fetch_add(1) + 1),
+      registry_(r),
       started_(r.counter("taskq_worker_jobs_started_total", "Jobs this worker claimed and started, by queue and kind.",
                          {"queue", "kind"})),
       finished_(r.counter("taskq_worker_jobs_finished_total",
@@ -88,6 +91,7 @@ void WorkerMetrics::set_kinds(std::set<std::string> kinds) {
   std::lock_guard lk(mu_);
   kinds_ = std::move(kinds);
   by_key_.clear();  // the series stay in the registry; only the cache of labels is redone
+  generation_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 std::string WorkerMetrics::kind_label(const std::string& kind) const {
@@ -95,7 +99,25 @@ std::string WorkerMetrics::kind_label(const std::string& kind) const {
   return kinds_.count(kind) ? kind : "other";
 }
 
-WorkerMetrics::Series& WorkerMetrics::series(const std::string& queue, const std::string& kind) {
+WorkerMetrics::Series WorkerMetrics::series(const std::string& queue, const std::string& kind) {
+  // The jobs of a batch are mostly of one queue and kind: each thread remembers the last pair it
+  // looked up (by value: a Series points only at registry children, which live as long as the
+  // registry), so most calls take no lock and allocate nothing.
+  struct Last {
+    std::uint64_t owner = 0, generation = 0;
+    std::string queue, kind;
+    Series series;
+  };
+  thread_local Last last;
+  const auto generation = generation_.load(std::memory_order_acquire);
+  if (last.owner == id_ && last.generation == generation && last.queue == queue && last.kind == kind)
+    return last.series;
+  const Series found = lookup(queue, kind);
+  last = {id_, generation, queue, kind, found};
+  return found;
+}
+
+WorkerMetrics::Series WorkerMetrics::lookup(const std::string& queue, const std::string& kind) {
   std::lock_guard lk(mu_);
   const std::string key = queue + '\n' + kind;
   if (auto it = by_key_.find(key); it != by_key_.end()) return it->second;
@@ -116,7 +138,7 @@ void WorkerMetrics::claimed(const std::string& queue, const std::vector<Job>& jo
   claim_seconds_.with({queue}).observe(seconds);
   claim_size_.with({queue}).observe(static_cast<double>(jobs.size()));
   for (const auto& j : jobs) {
-    auto& s = series(j.queue, j.kind);
+    const auto s = series(j.queue, j.kind);
     s.started->inc();
     if (j.attempted_at)
       s.wait->observe(std::max(0.0, std::chrono::duration<double>(*j.attempted_at - j.run_at).count()));

@@ -8,6 +8,8 @@
 // has a handler for it (a [kinds.NAME] section, an in-process handler, or a built-in: noop,
 // sleep, fail), every other kind counts as "other".
 #include <array>
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -57,8 +59,11 @@ class WorkerMetrics {
     taskq::metrics::Histogram* duration = nullptr;
     taskq::metrics::Histogram* wait = nullptr;
   };
-  Series& series(const std::string& queue, const std::string& kind);
+  Series series(const std::string& queue, const std::string& kind);  // cached per thread
+  Series lookup(const std::string& queue, const std::string& kind);
 
+  const std::uint64_t id_;
+  std::atomic<std::uint64_t> generation_{0};  // bumped when the kinds named in labels change
   taskq::metrics::Registry& registry_;
   std::vector<std::string> queues_;
   taskq::metrics::Family<taskq::metrics::Counter>&started_, &finished_, &start_failures_;
