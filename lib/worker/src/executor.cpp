@@ -27,6 +27,7 @@
 #include "handler_env.hpp"
 #include "http_call.hpp"
 #include "job_trace.hpp"
+#include "run_outcome.hpp"
 #include "run_output.hpp"
 #include "subprocess.hpp"
 #include "taskq/core/error.hpp"
@@ -46,11 +47,6 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 namespace {
-
-// Why a job was stopped before its handler finished on its own.
-// lost: the job is no longer this worker's (rescued while it ran here, or claimed again), so
-// whatever this run reports would be refused.
-enum class StopReason { none, timeout, cancel, shutdown, lost };
 
 std::string json_string(std::string_view s) {
   return boost::json::serialize(boost::json::value(boost::json::string(s)));
@@ -454,82 +450,16 @@ struct Executor::Impl {
       spdlog::warn("{}: {} more log line(s) about this run suppressed (at most {} per run)", job_label(run->job),
                    run->pipes->log().suppressed(), job_log_lines);
     Timestamp retry_at{};
-    Outcome o = make_outcome(*run, std::move(r), retry_at);
+    const RunFacts facts{run->job,          run->stop,
+                         run->max_attempts, run->max_attempts_from_kind,
+                         run->timeout,      run->kind ? run->kind->backoff : BackoffConfig{},
+                         run->trace.span_id};
+    Outcome o = run_outcome(facts, std::move(r), SystemClock{}.now(), rng, retry_at);
     self.running_.fetch_sub(1, std::memory_order_acq_rel);
     if (callbacks.ran)
       callbacks.ran(run->job,
                     std::chrono::duration_cast<Duration>(std::chrono::nanoseconds{steady_ns() - run->started_ns}));
     callbacks.finished(run->job, std::move(o), retry_at);
-  }
-
-  // `retry_at`: when to run the job again should PostgreSQL refuse the outcome's data.
-  Outcome make_outcome(const Run& run, HandlerResult r, Timestamp& retry_at) {
-    const auto& j = run.job;
-    Outcome o;
-    o.id = j.id;
-    o.attempt = j.attempt;
-    if (run.max_attempts_from_kind) o.max_attempts = run.max_attempts;
-    const auto now = SystemClock{}.now();
-    retry_at = now;
-    tidy_result(r);  // handler text made safe to store and to log, the result checked
-    switch (run.stop) {
-      case StopReason::shutdown:
-        o.kind = Outcome::Kind::returned;
-        spdlog::info("{} stopped by shutdown; returned to the queue (attempt not counted)", job_label(j));
-        return o;
-      case StopReason::cancel:
-        o.kind = Outcome::Kind::cancelled;
-        spdlog::info("{} cancelled while running", job_label(j));
-        return o;
-      case StopReason::lost:
-        // The store refuses it (the job is not running here on this attempt); sent all the same.
-        o.kind = Outcome::Kind::returned;
-        spdlog::info("{} attempt {} stopped: it is no longer this worker's", job_label(j), j.attempt);
-        return o;
-      case StopReason::timeout:
-        r.kind = HandlerResult::Kind::retry;
-        r.message = "timed out after " + format_duration(run.timeout);
-        r.result.reset();
-        break;
-      case StopReason::none:
-        break;
-    }
-    switch (r.kind) {
-      case HandlerResult::Kind::completed:
-        o.kind = Outcome::Kind::completed;
-        o.result = std::move(r.result);
-        if (o.result) retry_at = now + retry_delay(run.kind ? run.kind->backoff : BackoffConfig{}, j.attempt, rng);
-        spdlog::debug("{} completed", job_label(j));
-        return o;
-      case HandlerResult::Kind::snoozed: {
-        o.kind = Outcome::Kind::snoozed;
-        const Duration d = r.snooze.value_or(default_snooze);
-        o.run_at = now + d;
-        spdlog::info("{} snoozed for {}", job_label(j), format_duration(d));
-        return o;
-      }
-      case HandlerResult::Kind::failed:
-        o.kind = Outcome::Kind::failed;
-        o.error = error_entry(j.attempt, r, now, run.trace.span_id);
-        spdlog::warn("{} failed permanently on attempt {}: {}", job_label(j), j.attempt, r.message);
-        return o;
-      case HandlerResult::Kind::retry:
-        o.error = error_entry(j.attempt, r, now, run.trace.span_id);
-        if (j.attempt >= run.max_attempts) {
-          o.kind = Outcome::Kind::failed;
-          spdlog::warn("{} failed attempt {}/{}, no attempts left: {}", job_label(j), j.attempt, run.max_attempts,
-                       r.message);
-        } else {
-          o.kind = Outcome::Kind::retry;
-          const Duration d = retry_delay(run.kind ? run.kind->backoff : BackoffConfig{}, j.attempt, rng);
-          o.run_at = now + d;
-          retry_at = *o.run_at;
-          spdlog::warn("{} failed attempt {}/{}: {}; retry in {}", job_label(j), j.attempt, run.max_attempts, r.message,
-                       format_duration(d));
-        }
-        return o;
-    }
-    return o;
   }
 };
 
